@@ -1,0 +1,77 @@
+"""The interface every method implements; the protocol (harness/protocol.py) drives it.
+
+A method is one class registered with :func:`harness.registry.register_method`. It declares its
+hyperparameters as a dataclass ``Config`` (defaults = the ``cpu`` preset) and named presets per env
+family; the protocol builds it once per run and then alternates ``learn`` and evaluation.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from harness.env_api import EnvPool, EnvSpec
+
+
+@dataclass
+class MethodConfig:
+    """Fields every method has. Subclass it (as a dataclass) to add hyperparameters."""
+
+    num_envs: int = 4  # parallel training envs; env steps count decisions summed over them
+
+
+class Method(abc.ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    # Preset name -> callable(env_spec) -> dict of Config overrides. "cpu" is the default preset.
+    presets: ClassVar[dict[str, Any]] = {"cpu": lambda spec: {}}
+    trains: ClassVar[bool] = True  # False for methods with nothing to learn (random, saycan)
+
+    @classmethod
+    def preset_overrides(cls, preset: str, env_spec: EnvSpec) -> dict[str, Any]:
+        return dict(cls.presets[preset](env_spec))
+
+    @classmethod
+    def env_kwargs(cls, config: MethodConfig, env_spec: EnvSpec) -> dict[str, Any]:
+        """Keyword arguments for the env factory (train and eval envs), e.g. a wider view for PPO."""
+        return {}
+
+    def __init__(self, config: MethodConfig, env_spec: EnvSpec, observation_space: gym.Space,
+                 action_space: gym.spaces.Discrete, total_steps: int, seed: int):
+        self.config = config
+        self.env_spec = env_spec
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.total_steps = total_steps
+        self.seed = seed
+
+    @abc.abstractmethod
+    def learn(self, pool: EnvPool, steps: int) -> dict[str, float]:
+        """Train on ``pool`` for about ``steps`` env steps (decisions summed over the pool's envs).
+
+        The pool is already reset; keep stepping it where the last call left it. Return
+        statistics of this call; ``"env_steps"`` (the steps actually taken) is required.
+        """
+
+    @abc.abstractmethod
+    def act(self, obs: np.ndarray, infos: list[dict], rng: np.random.Generator,
+            greedy: bool = False) -> np.ndarray:
+        """Global action ids for a batch of states (one per row of ``obs``/entry of ``infos``).
+
+        Sample with ``rng`` (never a global RNG) so evaluation does not disturb training.
+        """
+
+    def counters(self) -> dict[str, float]:
+        """Cumulative cost counters reported with each eval point (e.g. tokens forwarded)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume training exactly (weights, optimizers, RNG states)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

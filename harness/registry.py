@@ -1,0 +1,118 @@
+"""Name -> class/factory registries for methods and environments.
+
+A method or environment is added by one decorator and found by name, in the style of
+lm-evaluation-harness::
+
+    @register_method("twosome", description="LLM policy + LoRA PPO, word normalization")
+    class Twosome(Method): ...
+
+    @register_env("overcooked/tomato-salad", description="...", family="overcooked", ...)
+    def make_tomato_salad(**kwargs) -> gymnasium.Env: ...
+
+Plugins (our own ``envs`` and ``methods`` packages, and any third-party package declaring a module in
+the ``harness.plugins`` entry-point group) are imported lazily on the first lookup, so ``harness``
+itself never imports a concrete method or env.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+# Imported when no entry points are installed (running from a source checkout without `pip install`).
+_BUILTIN_PLUGINS = ("envs", "methods")
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Import every plugin module once so that its decorators fill the registries."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    modules = {ep.value for ep in importlib.metadata.entry_points(group="harness.plugins")}
+    modules.update(_BUILTIN_PLUGINS)
+    for module in sorted(modules):
+        importlib.import_module(module)
+
+
+class UnknownNameError(KeyError):
+    """A name not in a registry. ``str()`` is the one-line message shown to users."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """An ordered name -> entry mapping with helpful errors."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def add(self, name: str, entry: T) -> T:
+        if name in self._entries and self._entries[name] is not entry:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> T:
+        load_plugins()
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        valid = ", ".join(self._entries) or "(none registered)"
+        close = difflib.get_close_matches(str(name), self._entries, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"unknown {self.kind} {name!r}; valid {self.kind}s: {valid}.{hint}"
+
+    def names(self) -> list[str]:
+        load_plugins()
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        load_plugins()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def items(self) -> list[tuple[str, T]]:
+        load_plugins()
+        return list(self._entries.items())
+
+
+METHODS: Registry[Any] = Registry("method")
+ENVS: Registry[Any] = Registry("env")
+
+
+def register_method(name: str, description: str = "") -> Callable[[type], type]:
+    """Class decorator: register a :class:`harness.method_api.Method` subclass under ``name``."""
+
+    def decorate(cls: type) -> type:
+        cls.name = name
+        cls.description = description or (cls.__doc__ or "").strip().splitlines()[0]
+        return METHODS.add(name, cls)
+
+    return decorate
+
+
+def register_env(name: str, **spec_fields: Any) -> Callable[[Callable], Callable]:
+    """Function decorator: register an env factory under ``name``.
+
+    ``spec_fields`` fill a :class:`harness.env_api.EnvSpec` (description, family, ceiling, ...). The
+    factory takes keyword arguments (e.g. ``obs_radius``) and returns a fresh ``gymnasium.Env``.
+    """
+    from harness.env_api import EnvSpec
+
+    def decorate(factory: Callable) -> Callable:
+        ENVS.add(name, EnvSpec(name=name, factory=factory, **spec_fields))
+        return factory
+
+    return decorate

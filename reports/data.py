@@ -1,0 +1,112 @@
+"""Read a results store into tidy frames, the only input every report uses.
+
+A report source is a store URL (``sqlite:///runs/results.db``, ``postgresql://...``), a run
+directory holding ``results.db``, or the ``.db`` file itself.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+try:
+    from harness.storage import load_frames
+except ImportError:  # until harness/storage.py lands on this branch: read the contract's tables
+    import sqlalchemy as sa
+
+    def load_frames(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            runs = pd.read_sql_table("runs", conn)
+            points = pd.read_sql_table("eval_points", conn)
+        evals = points.merge(runs[["run_id", "method", "env", "seed", "preset", "status"]],
+                             on="run_id").sort_values(["run_id", "step"])
+        return runs, evals
+
+STORE_FILENAME = "results.db"
+
+
+class ReportError(ValueError):
+    """A report cannot be built; ``str()`` is the one-line message shown to users."""
+
+
+def resolve_store_url(source: str | Path) -> str:
+    """The SQLAlchemy URL of ``source`` (a URL, a run directory or a SQLite file)."""
+    text = str(source)
+    if "://" in text:
+        return text
+    path = Path(text)
+    if path.is_dir():
+        candidate = path / STORE_FILENAME
+        if not candidate.is_file():
+            raise ReportError(f"{text!r} is a directory without {STORE_FILENAME}; give a run "
+                              "directory (harness run out_dir=...) or a store URL")
+        path = candidate
+    elif not path.is_file():
+        raise ReportError(f"{text!r}: no such run directory, file or store URL "
+                          "(e.g. runs/ or sqlite:///runs/results.db)")
+    return f"sqlite:///{path.resolve()}"
+
+
+def _variant_fields(config_json: str) -> dict:
+    """The settings that distinguish two runs of one method (everything but seed and env)."""
+    try:
+        config = json.loads(config_json or "{}")
+    except json.JSONDecodeError:
+        return {}
+    flat = {k: v for k, v in config.items()
+            if k not in ("seed", "env", "method", "method_config", "env_kwargs")}
+    flat.update(config.get("method_config") or {})
+    flat.update({f"env.{k}": v for k, v in (config.get("env_kwargs") or {}).items()})
+    return flat
+
+
+def variant_labels(runs: pd.DataFrame) -> pd.Series:
+    """A curve label per run: the method name, plus the settings in which its runs differ.
+
+    Seeds of one configuration share a label; a grid such as ``policy_lr=1e-6,1e-5`` yields
+    ``twosome (policy_lr=1e-06)`` and ``twosome (policy_lr=1e-05)`` instead of pooling the two.
+    """
+    labels = pd.Series(runs["method"].astype(str).values, index=runs.index)
+    for (method, env), group in runs.groupby(["method", "env"], sort=False):
+        fields = {i: _variant_fields(c) for i, c in zip(group.index, group["config_json"])}
+        keys = sorted({k for f in fields.values() for k in f})
+        differing = [k for k in keys
+                     if len({json.dumps(f.get(k), sort_keys=True, default=str)
+                             for f in fields.values()}) > 1]
+        if not differing:
+            continue
+        for i, f in fields.items():
+            detail = ", ".join(f"{k}={f.get(k)}" for k in differing)
+            labels[i] = f"{method} ({detail})"
+    return labels
+
+
+@dataclass
+class Results:
+    url: str
+    runs: pd.DataFrame  # one row per run, plus "label"
+    evals: pd.DataFrame  # one row per eval point, with method, env, seed, status, label
+
+    @property
+    def envs(self) -> list[str]:
+        return list(dict.fromkeys(self.evals["env"]))
+
+    def labels(self, env: str | None = None) -> list[str]:
+        frame = self.evals if env is None else self.evals[self.evals["env"] == env]
+        return sorted(dict.fromkeys(frame["label"]))
+
+
+def load_results(source: str | Path) -> Results:
+    """Runs and eval points of a store, with a per-run ``label`` for grouping seeds."""
+    url = resolve_store_url(source)
+    runs, evals = load_frames(url)
+    if runs.empty or evals.empty:
+        raise ReportError(f"store {url} holds no eval points yet (runs: {len(runs)})")
+    runs = runs.copy()
+    runs["label"] = variant_labels(runs)
+    evals = evals.merge(runs[["run_id", "label"]], on="run_id", how="left")
+    evals = evals.sort_values(["env", "label", "seed", "step"], kind="stable").reset_index(drop=True)
+    return Results(url=url, runs=runs, evals=evals)

@@ -109,6 +109,10 @@ class PPOMethod(Method):
     presets = {"cpu": cpu_preset, "paper": paper_preset}
 
     @classmethod
+    def step_multiple(cls, config: PPOMethodConfig) -> int:
+        return config.num_envs * config.num_steps  # one rollout: eval points fall between updates
+
+    @classmethod
     def env_kwargs(cls, config: PPOMethodConfig, env_spec: EnvSpec) -> dict[str, Any]:
         if env_spec.family == "overcooked" and config.full_view:
             return {"obs_radius": 10}

@@ -35,6 +35,7 @@ class SayCan(Method):
     Config = SayCanConfig
     presets = {"cpu": lambda spec: {}, "paper": lambda spec: {}}
     trains = False
+    reads_text = True
 
     def __init__(self, config, env_spec, observation_space, action_space, total_steps, seed):
         from methods.twosome import LLMCounters, build_llm_policy

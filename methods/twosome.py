@@ -136,6 +136,11 @@ class Twosome(Method):
     Config = TwosomeConfig
     presets = {"cpu": cpu_preset, "paper": paper_preset}
     normalization: ClassVar[str] = "word"
+    reads_text = True  # acts from prompt + offered actions only: runs zero-shot on any text env
+
+    @classmethod
+    def step_multiple(cls, config: TwosomeConfig) -> int:
+        return config.num_envs * config.num_steps
 
     def __init__(self, config, env_spec, observation_space, action_space, total_steps, seed):
         from methods.ppo_core import PPO

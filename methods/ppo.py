@@ -47,7 +47,7 @@ def paper_preset(spec: EnvSpec) -> dict[str, Any]:
     return dict(num_envs=4, num_steps=128, schedule="joint", update_epochs=4, minibatch_size=128,
                 grad_accum_steps=1, gamma=0.99, gae_lambda=0.95, clip_coef=0.2, clip_vloss=True,
                 ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, target_kl=None, norm_adv=True,
-                actor_lr=lr, critic_lr=lr, anneal_lr=True, hidden=64, full_view=True)
+                policy_lr=lr, value_lr=lr, anneal_lr=True, hidden=64, full_view=True)
 
 
 def cpu_preset(spec: EnvSpec) -> dict[str, Any]:

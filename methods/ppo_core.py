@@ -62,8 +62,8 @@ class PPOConfig(MethodConfig):
     max_grad_norm: float = 0.5
     target_kl: float | None = None
     norm_adv: bool = True
-    actor_lr: float = 2.5e-4
-    critic_lr: float = 2.5e-4
+    policy_lr: float = 2.5e-4
+    value_lr: float = 2.5e-4
     adam_eps: float = 1e-5
     anneal_lr: bool = True
 
@@ -273,15 +273,15 @@ class PPO:
         actor, critic = agent.actor_parameters(), agent.critic_parameters()
         if config.schedule == "joint":
             groups = [{"params": p, "lr": lr} for p, lr in
-                      ((actor, config.actor_lr), (critic, config.critic_lr)) if p]
+                      ((actor, config.policy_lr), (critic, config.value_lr)) if p]
             self.optimizers = {"joint": torch.optim.Adam(groups, eps=config.adam_eps)}
         else:
             self.optimizers = {}
             if actor:
-                self.optimizers["actor"] = torch.optim.Adam(actor, lr=config.actor_lr,
+                self.optimizers["actor"] = torch.optim.Adam(actor, lr=config.policy_lr,
                                                             eps=config.adam_eps)
             if critic:
-                self.optimizers["critic"] = torch.optim.Adam(critic, lr=config.critic_lr,
+                self.optimizers["critic"] = torch.optim.Adam(critic, lr=config.value_lr,
                                                              eps=config.adam_eps)
         self.initial_lrs = {name: [g["lr"] for g in opt.param_groups]
                             for name, opt in self.optimizers.items()}
@@ -462,7 +462,7 @@ class PPO:
         out = {k: float(np.mean(v)) for k, v in log.items() if v}
         explained = 1 - np.var(returns - values) / np.var(returns) if np.var(returns) > 0 else 0.0
         out.update(explained_variance=float(explained), kl_stop=float(stopped),
-                   actor_lr=self._lr("actor"), critic_lr=self._lr("critic"))
+                   policy_lr=self._lr("actor"), value_lr=self._lr("critic"))
         return out
 
     def _lr(self, which: str) -> float:

@@ -38,8 +38,8 @@ class TwosomeConfig(PPOConfig):
     value_minibatch_size: int = 16
     grad_accum_steps: int = 1
     target_kl: float | None = 0.02
-    actor_lr: float = 1e-4
-    critic_lr: float = 1e-3
+    policy_lr: float = 1e-4
+    value_lr: float = 1e-3
 
 
 def family_gamma(spec: EnvSpec) -> float:
@@ -56,7 +56,7 @@ def paper_preset(spec: EnvSpec) -> dict[str, Any]:
                 schedule="value-then-policy", update_epochs=1, minibatch_size=4,
                 value_minibatch_size=32, grad_accum_steps=8, clip_coef=0.2, clip_vloss=True,
                 ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, target_kl=0.02, norm_adv=True,
-                actor_lr=1e-6 if vh else 5e-7, critic_lr=5e-5 if vh else 1e-5, anneal_lr=True,
+                policy_lr=1e-6 if vh else 5e-7, value_lr=5e-5 if vh else 1e-5, anneal_lr=True,
                 lora_r=8, lora_alpha=16, lora_dropout=0.0)
 
 

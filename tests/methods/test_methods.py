@@ -42,16 +42,16 @@ def test_twosome_variants_differ_only_in_normalization(fake_llm, preset, family)
 def test_paper_presets_match_the_spec(fake_llm):
     oc, vh = toy_spec(ButtonChain, "overcooked"), toy_spec(RaggedRooms, "virtualhome")
     tw = Twosome.preset_overrides("paper", oc)
-    assert (tw["actor_lr"], tw["critic_lr"], tw["gamma"]) == (5e-7, 1e-5, 0.99)
+    assert (tw["policy_lr"], tw["value_lr"], tw["gamma"]) == (5e-7, 1e-5, 0.99)
     assert (tw["num_steps"], tw["minibatch_size"], tw["grad_accum_steps"],
             tw["value_minibatch_size"], tw["target_kl"]) == (32, 4, 8, 32, 0.02)
     tw = Twosome.preset_overrides("paper", vh)
-    assert (tw["actor_lr"], tw["critic_lr"], tw["gamma"]) == (1e-6, 5e-5, 0.95)
+    assert (tw["policy_lr"], tw["value_lr"], tw["gamma"]) == (1e-6, 5e-5, 0.95)
     ts = dataclasses.replace(oc, name="overcooked/tomato-salad")
     pp = PPOMethod.preset_overrides("paper", ts)
-    assert (pp["actor_lr"], pp["num_steps"], pp["minibatch_size"], pp["update_epochs"],
+    assert (pp["policy_lr"], pp["num_steps"], pp["minibatch_size"], pp["update_epochs"],
             pp["target_kl"], pp["gamma"]) == (1e-4, 128, 128, 4, None, 0.99)
-    assert PPOMethod.preset_overrides("paper", vh)["actor_lr"] == 1e-3
+    assert PPOMethod.preset_overrides("paper", vh)["policy_lr"] == 1e-3
     cfg = PPOMethod.Config(**PPOMethod.preset_overrides("paper", ts))
     assert PPOMethod.env_kwargs(cfg, ts) == {"obs_radius": 10}
     assert PPOMethod.env_kwargs(cfg, vh) == {}

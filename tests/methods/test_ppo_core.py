@@ -140,7 +140,7 @@ def test_config_validation_names_the_value():
 def test_kl_early_stop_triggers_and_drops_the_step(schedule):
     spec = toy_spec(ButtonChain)
     common = dict(num_steps=16, minibatch_size=8, value_minibatch_size=16, update_epochs=2,
-                  schedule=schedule, actor_lr=0.05, critic_lr=1e-3)
+                  schedule=schedule, policy_lr=0.05, value_lr=1e-3)
     free = build(PPOMethod, spec, target_kl=None, **common)
     free.learn(make_pool(spec, 4), 64)
     assert free.ppo.stats["kl_stops"] == 0
@@ -158,9 +158,9 @@ def test_kl_early_stop_triggers_and_drops_the_step(schedule):
 def test_lr_anneals_linearly():
     spec = toy_spec(ButtonChain)
     method = build(PPOMethod, spec, total_steps=4 * 16 * 4, num_steps=16, minibatch_size=16,
-                   actor_lr=1e-3, critic_lr=1e-3)
+                   policy_lr=1e-3, value_lr=1e-3)
     pool = make_pool(spec, 4)
-    lrs = [method.learn(pool, 64)["actor_lr"] for _ in range(4)]
+    lrs = [method.learn(pool, 64)["policy_lr"] for _ in range(4)]
     np.testing.assert_allclose(lrs, [1e-3, 0.75e-3, 0.5e-3, 0.25e-3])
 
 

@@ -14,7 +14,8 @@ Registered envs (``harness.registry.ENVS``):
 ``virtualhome/food-preparation``, ``virtualhome/entertainment`` and the unseen generalization set
 ``virtualhome/food-preparation-{cheese,hamburger,apple-pie,pizza,washing-plate,laundry}``.
 
-Factory keywords: ``fix_typos=False``, ``strict_actions=False``, ``render_mode=None|"ansi"``.
+Factory keywords: ``fix_typos=False``, ``legacy_wording=False``, ``strict_actions=False``,
+``render_mode=None|"ansi"``.
 
 Deliberate differences from the original, and choices where the spec leaves room:
 
@@ -33,8 +34,11 @@ Deliberate differences from the original, and choices where the spec leaves room
    the spec's counts of raw executor graphs (49 / 197, 316 / 1340); the observations, prompts,
    offered lists, rewards and optimal returns are the same.
 4. Wording. The prompts and action strings are those of the released code (HEAD, after commit
-   ea878f3: "close to you", "walk to the ..."); the paper's runs may have used the older wording
-   (spec §4 item 9), which is not offered here.
+   ea878f3: "close to you", "walk to the ..."). The paper's runs may have used the older wording
+   (spec §4 item 9); ``legacy_wording=True`` reconstructs it from spec §1b.2: the older action
+   strings ("reach for the pancake", "move to the microwave", "take a seat on the sofa", ...) and
+   "close to you" -> "within your immediate reach" in every prompt. It is a reconstruction from
+   that description, not a transcription of the old code.
 5. Unseen variants. Word substitutions on Food Preparation taken from ADRL (spec §1b.8, a secondary
    source): pancake -> cheese / hamburger / apple pie / pizza / dishes / clothes, microwave ->
    dishwasher / washing machine for the last two, goal "heat up the ... in the ..." kept (sic).

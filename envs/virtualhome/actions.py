@@ -32,8 +32,8 @@ class Action:
     """One entry of a task's action vocabulary; its index in the task is its global id.
 
     ``text`` is the LLM string with ``{thing}`` placeholders filled from the task's wording, e.g.
-    ``"put the {pancake} in the {microwave}"``; ``script`` is the original executor script (for
-    reference only).
+    ``"put the {pancake} in the {microwave}"``; ``legacy_text``, if set, is the string used before
+    commit ea878f3 (spec §1b.2); ``script`` is the original executor script (for reference only).
     """
 
     verb: str
@@ -41,6 +41,7 @@ class Action:
     target: str | None = None
     text: str = ""
     script: str = ""
+    legacy_text: str = ""
 
     def __post_init__(self):
         if self.verb not in VERBS:
@@ -58,6 +59,7 @@ def _walk(scene: Scene, state: SceneState, destination: str, close: frozenset[st
 def execute(scene: Scene, state: SceneState, action: Action) -> SceneState:
     """The state after ``action``; the same state if its precondition fails."""
     verb, obj, target = action.verb, action.obj, action.target
+    thing = scene.things.get(obj)
     held = state.held()
     hand_free = len(held) < HANDS
 
@@ -77,12 +79,12 @@ def execute(scene: Scene, state: SceneState, action: Action) -> SceneState:
         return _walk(scene, state, scene.room_of(state, obj), frozenset(near))
 
     if verb == "grab":
-        if obj in state.close and scene.is_visible(state, obj) and obj not in held and hand_free:
+        if thing.movable and obj in state.close and scene.is_visible(state, obj) and obj not in held and hand_free:
             return state.with_place(obj, HAND, state.room)
         return state
 
     if verb == "put_in":
-        if obj in held and target in state.close and target in state.opened:
+        if obj in held and target in state.close and scene.things[target].openable and target in state.opened:
             return state.with_place(obj, INSIDE, target)
         return state
 
@@ -92,25 +94,25 @@ def execute(scene: Scene, state: SceneState, action: Action) -> SceneState:
         return state
 
     if verb == "open":
-        if obj in state.close and obj not in state.opened and hand_free:
+        if thing.openable and obj in state.close and obj not in state.opened and hand_free:
             return state.evolve(opened=state.opened | {obj})
         return state
 
     if verb == "close":
-        if obj in state.close and obj in state.opened:
+        if thing.openable and obj in state.close and obj in state.opened:
             return state.evolve(opened=state.opened - {obj})
         return state
 
     if verb in ("switch_on", "switch_off"):
         turn_on = verb == "switch_on"
-        if obj in state.close and hand_free and (obj in state.switched_on) != turn_on:
+        if thing.switchable and obj in state.close and hand_free and (obj in state.switched_on) != turn_on:
             switched = state.switched_on | {obj} if turn_on else state.switched_on - {obj}
             return state.evolve(switched_on=switched)
         return state
 
     if verb == "sit":
-        if obj in state.close and state.sitting_on is None:
-            faces = scene.things[obj].faces
+        if thing.sittable and obj in state.close and state.sitting_on is None:
+            faces = thing.faces
             return state.evolve(sitting_on=obj, sat_on=state.sat_on | {obj},
                                 facing=frozenset({faces}) if faces else frozenset())
         return state

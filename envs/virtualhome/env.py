@@ -18,6 +18,8 @@ class VirtualHomeEnv(gym.Env):
     ``episode = {"return": sum 0.95**t r_t, "length": steps, "success": return > 0}``.
     Reward 1 on success (which terminates); truncation at 50 decisions.
 
+    ``fix_typos`` and ``legacy_wording`` change only text (see the package docstring).
+
     Like the original, any id in the action space is executed, offered or not (a failing action is a
     no-op that costs a step). ``strict_actions=True`` raises ``ValueError`` for ids that are not
     offered instead, to catch a method that ignores the mask.
@@ -25,15 +27,16 @@ class VirtualHomeEnv(gym.Env):
 
     metadata = {"render_modes": ["ansi"]}
 
-    def __init__(self, task: str = "food-preparation", fix_typos: bool = False, strict_actions: bool = False,
-                 render_mode: str | None = None):
+    def __init__(self, task: str = "food-preparation", fix_typos: bool = False, legacy_wording: bool = False,
+                 strict_actions: bool = False, render_mode: str | None = None):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode {render_mode!r} is not supported; valid: None, 'ansi'")
         self.task_name = task
         self.fix_typos = bool(fix_typos)
+        self.legacy_wording = bool(legacy_wording)
         self.strict_actions = bool(strict_actions)
         self.render_mode = render_mode
-        self._attach(task_graph(task, self.fix_typos))
+        self._attach(task_graph(task, self.fix_typos, self.legacy_wording))
         self._i = 0  # current node of the task graph
         self._done = True  # no episode running: reset() first
         self._t = 0
@@ -59,7 +62,7 @@ class VirtualHomeEnv(gym.Env):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._attach(task_graph(self.task_name, self.fix_typos))
+        self._attach(task_graph(self.task_name, self.fix_typos, self.legacy_wording))
 
     @staticmethod
     def _info(node) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 The tasks are tiny (tens to hundreds of states), so instead of re-running the rules and the renderer
 at every step the env walks a precomputed table: a step is a list lookup. The table is built lazily
-per (task, fix_typos) and shared by all envs in the process; envs pickle only the key.
+per (task, wording options) and shared by all envs in the process; envs pickle only the key.
 """
 from __future__ import annotations
 
@@ -74,10 +74,9 @@ def build_graph(task: Task) -> TaskGraph:
 
 
 @functools.lru_cache(maxsize=None)
-def task_graph(task_name: str, fix_typos: bool = False) -> TaskGraph:
+def task_graph(task_name: str, fix_typos: bool = False, legacy_wording: bool = False) -> TaskGraph:
     if task_name not in TASKS:
         raise ValueError(f"unknown VirtualHome task {task_name!r}; valid tasks: {', '.join(TASKS)}")
     task = TASKS[task_name]
-    if fix_typos:
-        task = replace(task, wording=replace(task.wording, fix_typos=True))
-    return build_graph(task)
+    wording = replace(task.wording, fix_typos=bool(fix_typos), legacy=bool(legacy_wording))
+    return build_graph(replace(task, wording=wording))

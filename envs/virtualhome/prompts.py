@@ -41,6 +41,7 @@ class Wording:
     nouns: Mapping[str, str] = field(default_factory=dict)  # thing name -> word(s) in the text
     plural: frozenset[str] = frozenset()  # things whose word is plural ("clothes")
     fix_typos: bool = False
+    legacy: bool = False  # the wording before commit ea878f3 (spec §1b.2), see Task.prompt
 
     def __getitem__(self, name: str) -> str:
         return self.nouns.get(name, name)

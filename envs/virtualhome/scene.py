@@ -10,13 +10,12 @@ and then step by table lookup (see ``env.py``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 # Rooms in the order of the ``in_<room>`` flags of the observation vector (spec §1b.3).
 ROOMS = ("kitchen", "bathroom", "bedroom", "livingroom")
 ROOM_NODE_IDS = {"kitchen": 11, "bathroom": 172, "bedroom": 210, "livingroom": 267}
-ROOM_WORDS = {"kitchen": "kitchen", "bathroom": "bathroom", "bedroom": "bedroom", "livingroom": "living room"}
 
 HAND = "hand"  # the relation of a held item; its target is the room the executor still records for it
 INSIDE = "inside"
@@ -85,8 +84,6 @@ class Scene:
 
     things: Mapping[str, Thing]
     start: SceneState
-    rooms: tuple[str, ...] = ROOMS
-    room_words: Mapping[str, str] = field(default_factory=lambda: dict(ROOM_WORDS))
 
     def __post_init__(self):
         for name, relation, target in self.start.places:

@@ -13,7 +13,7 @@ from typing import Callable
 from envs.virtualhome import prompts
 from envs.virtualhome.actions import Action
 from envs.virtualhome.prompts import Flags, Wording
-from envs.virtualhome.scene import HAND, INSIDE, ON, ROOM_NODE_IDS, Scene, SceneState, Thing, flag_value
+from envs.virtualhome.scene import INSIDE, ON, ROOM_NODE_IDS, ROOMS, Scene, SceneState, Thing, flag_value
 
 HORIZON = 50  # decisions per episode (`max_episode_length`)
 GAMMA = 0.95  # discount of the logged return, hard-coded in the original wrappers
@@ -21,6 +21,13 @@ GAMMA = 0.95  # discount of the logged return, hard-coded in the original wrappe
 
 @dataclass(frozen=True)
 class Task:
+    """Everything the env knows about one task.
+
+    ``render`` sees only the flags, as the original ``obs2text`` sees only the observation vector,
+    so one observation always shows one prompt and one offered list (the property spec Appendix B
+    is keyed on). ``goal`` also reads the flags: the original rewards what the agent observes.
+    """
+
     name: str
     scene: Scene
     actions: tuple[Action, ...]  # index = global action id
@@ -32,6 +39,21 @@ class Task:
     horizon: int = HORIZON
     gamma: float = GAMMA
 
+    def __post_init__(self):
+        # Catch a misspelt thing when the task is defined, not at its first step.
+        things = self.scene.things
+        for i, action in enumerate(self.actions):
+            names = [n for n in (action.obj, action.target) if n is not None]
+            known = ROOMS if action.verb == "walk_room" else things
+            for name in names:
+                if name not in known:
+                    raise ValueError(f"{self.name}: action {i} ({action.text!r}) refers to {name!r}, "
+                                     f"which is not in the scene; known: {', '.join(known)}")
+        for flag, kind, args in self.flags:
+            for name in args:
+                if name not in (ROOMS if kind == "in_room" else things):
+                    raise ValueError(f"{self.name}: flag {flag!r} refers to {name!r}, which is not in the scene")
+
     @property
     def flag_names(self) -> tuple[str, ...]:
         return tuple(name for name, _, _ in self.flags)
@@ -40,9 +62,12 @@ class Task:
         return tuple(flag_value(self.scene, state, kind, *args) for _, kind, args in self.flags)
 
     def action_text(self, action_id: int) -> str:
-        return self.wording.fill(self.actions[action_id].text)
+        action = self.actions[action_id]
+        return self.wording.fill(action.legacy_text if self.wording.legacy and action.legacy_text else action.text)
 
     def prompt(self, middle: str) -> str:
+        if self.wording.legacy:  # the one phrase that commit changed in every prompt (spec §1b.2)
+            middle = middle.replace("close to you", "within your immediate reach")
         return prompts.PREFIX + middle + self.wording.fill(self.goal_text) + prompts.SUFFIX
 
     def with_wording(self, name: str, wording: Wording) -> "Task":
@@ -56,7 +81,7 @@ def _room_walks() -> tuple[Action, ...]:
 
 
 def _room_flags() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
-    return tuple((f"in_{room}", "in_room", (room,)) for room in ("kitchen", "bathroom", "bedroom", "livingroom"))
+    return tuple((f"in_{room}", "in_room", (room,)) for room in ROOMS)
 
 
 # -- Food Preparation: heat the pancake in the microwave (VirtualHome-v1, spec §1b.4) -------------
@@ -79,8 +104,10 @@ FOOD_PREPARATION = Task(
     name="food-preparation",
     scene=_FOOD_SCENE,
     actions=_room_walks() + (
-        Action("walk", "pancake", text="walk to the {pancake}", script="[WALK] <pancake> (62)"),
-        Action("walk", "microwave", text="walk to the {microwave}", script="[WALK] <microwave> (109)"),
+        Action("walk", "pancake", text="walk to the {pancake}", script="[WALK] <pancake> (62)",
+               legacy_text="reach for the {pancake}"),
+        Action("walk", "microwave", text="walk to the {microwave}", script="[WALK] <microwave> (109)",
+               legacy_text="move to the {microwave}"),
         Action("grab", "pancake", text="grab the {pancake}", script="[GRAB] <pancake> (62)"),
         Action("put_in", "pancake", "microwave", text="put the {pancake} in the {microwave}",
                script="[PUTIN] <pancake> (62) <microwave> (109)"),
@@ -128,11 +155,13 @@ ENTERTAINMENT = Task(
     name="entertainment",
     scene=_ENTERTAINMENT_SCENE,
     actions=_room_walks() + (
-        Action("walk", "chips", text="walk to the chips", script="[WALK] <chips> (61)"),
-        Action("walk", "milk", text="walk to the milk", script="[WALK] <milk> (46)"),
-        Action("walk", "coffeetable", text="walk to the coffee table", script="[WALK] <coffeetable> (268)"),
-        Action("walk", "tv", text="walk to the TV", script="[WALK] <television> (297)"),
-        Action("walk", "sofa", text="walk to the sofa", script="[WALK] <sofa> (276)"),
+        Action("walk", "chips", text="walk to the chips", script="[WALK] <chips> (61)",
+               legacy_text="reach for the chips"),
+        Action("walk", "milk", text="walk to the milk", script="[WALK] <milk> (46)", legacy_text="reach for the milk"),
+        Action("walk", "coffeetable", text="walk to the coffee table", script="[WALK] <coffeetable> (268)",
+               legacy_text="move to the coffee table"),
+        Action("walk", "tv", text="walk to the TV", script="[WALK] <television> (297)", legacy_text="move to the TV"),
+        Action("walk", "sofa", text="walk to the sofa", script="[WALK] <sofa> (276)", legacy_text="move to the sofa"),
         Action("grab", "chips", text="grab the chips", script="[Grab] <chips> (61)"),
         Action("grab", "milk", text="grab the milk", script="[Grab] <milk> (46)"),
         Action("put_on", "chips", "coffeetable", text="put the chips on the coffee table",
@@ -141,7 +170,7 @@ ENTERTAINMENT = Task(
                script="[putback] <milk> (46) <coffeetable> (268)"),
         Action("switch_on", "tv", text="turn on the TV", script="[SWITCHON] <television> (297)"),
         Action("switch_off", "tv", text="turn off the TV", script="[SWITCHOFF] <television> (297)"),
-        Action("sit", "sofa", text="sit on the sofa", script="[SIT] <sofa> (276)"),
+        Action("sit", "sofa", text="sit on the sofa", script="[SIT] <sofa> (276)", legacy_text="take a seat on the sofa"),
         Action("stand_up", text="stand up from the sofa", script="[StandUp]"),
     ),
     flags=_room_flags() + (

@@ -338,6 +338,22 @@ def test_fix_typos_changes_text_only(task_name):
         assert "The TV is not close to you." not in fixed_text and "The sofa is not close to you." not in fixed_text
 
 
+@pytest.mark.parametrize("task_name", MAIN_TASKS)
+def test_legacy_wording_changes_text_only(task_name):
+    head, legacy = task_graph(task_name), task_graph(task_name, legacy_wording=True)
+    # spec §1b.2: the strings used before commit ea878f3, by global id
+    old = {"food-preparation": {4: "reach for the pancake", 5: "move to the microwave"},
+           "entertainment": {4: "reach for the chips", 5: "reach for the milk", 6: "move to the coffee table",
+                             7: "move to the TV", 8: "move to the sofa", 15: "take a seat on the sofa"}}[task_name]
+    for h, g in zip(head.nodes, legacy.nodes):
+        assert (g.state, g.next, g.action_ids) == (h.state, h.next, h.action_ids)
+        assert list(g.actions) == [old.get(i, text) for i, text in zip(h.action_ids, h.actions)]
+        assert g.prompt == h.prompt.replace("close to you", "within your immediate reach")
+    assert any("within your immediate reach" in g.prompt for g in legacy.nodes)
+    env = VirtualHomeEnv(task_name, legacy_wording=True)
+    assert env.reset()[1]["actions"][3] == old[4]
+
+
 def test_new_task_is_a_small_definition():
     # A household task no TWOSOME env has: put the milk in the fridge. Only data and two small functions.
     from envs.virtualhome.actions import Action
@@ -365,6 +381,8 @@ def test_new_task_is_a_small_definition():
         goal_text="In order to store the milk, ",
     )
     graph = build_graph(task)
+    with pytest.raises(ValueError, match="action 0 .* refers to 'milkk', which is not in the scene"):
+        Task(**{**task.__dict__, "actions": (Action("walk", "milkk", text="walk to the milk"),)})
     path, i = [], 0
     for a in range(6):  # the obvious plan, in id order
         i = graph.nodes[i].next[a]

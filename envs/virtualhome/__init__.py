@@ -71,11 +71,13 @@ _VARIANT_DESCRIPTIONS = {
 }
 
 
-def make(task: str, **kwargs):
-    """Build the env of one task name of ``envs.virtualhome.tasks.TASKS``."""
+def make(task: str, *, fix_typos: bool = False, legacy_wording: bool = False, strict_actions: bool = False,
+         render_mode: str | None = None):
+    """Build the env of one task name of ``envs.virtualhome.tasks.TASKS`` (imports lazily)."""
     from envs.virtualhome.env import VirtualHomeEnv
 
-    return VirtualHomeEnv(task, **kwargs)
+    return VirtualHomeEnv(task, fix_typos=fix_typos, legacy_wording=legacy_wording,
+                          strict_actions=strict_actions, render_mode=render_mode)
 
 
 register_env(

@@ -22,7 +22,8 @@ class VirtualHomeEnv(gym.Env):
 
     Like the original, any id in the action space is executed, offered or not (a failing action is a
     no-op that costs a step). ``strict_actions=True`` raises ``ValueError`` for ids that are not
-    offered instead, to catch a method that ignores the mask.
+    offered instead, to catch a method that ignores the mask (such an env cannot pass gymnasium's
+    ``check_env``, which steps random ids).
     """
 
     metadata = {"render_modes": ["ansi"]}

@@ -30,10 +30,19 @@ class Method(abc.ABC):
     # Preset name -> callable(env_spec) -> dict of Config overrides. "cpu" is the default preset.
     presets: ClassVar[dict[str, Any]] = {"cpu": lambda spec: {}}
     trains: ClassVar[bool] = True  # False for methods with nothing to learn (random, saycan)
+    # True when the method reads only the text interface (prompt/actions), so a trained agent can be
+    # evaluated on an env with other observation/action spaces (crossover generalization).
+    reads_text: ClassVar[bool] = False
 
     @classmethod
     def preset_overrides(cls, preset: str, env_spec: EnvSpec) -> dict[str, Any]:
         return dict(cls.presets[preset](env_spec))
+
+    @classmethod
+    def step_multiple(cls, config: MethodConfig) -> int:
+        """Env steps one unit of ``learn`` takes (PPO: num_envs x rollout length). The protocol
+        rounds ``eval_every`` up to a multiple of it so every run's eval points lie on one grid."""
+        return config.num_envs
 
     @classmethod
     def env_kwargs(cls, config: MethodConfig, env_spec: EnvSpec) -> dict[str, Any]:

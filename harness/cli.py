@@ -1,0 +1,102 @@
+"""``harness`` command line: list, run, report, sweep.
+
+    harness list
+    harness run methods=twosome,saycan envs=overcooked/tomato-salad seeds=0,1,2 total_steps=20000
+    harness report runs/            (or an SQLAlchemy store URL)
+    harness sweep method=twosome env=overcooked/tomato-salad trials=30
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from harness.config import ConfigError, parse_overrides, resolve_grid
+from harness.registry import ENVS, METHODS, UnknownNameError
+
+
+def _fail(message: str) -> int:
+    print(f"harness: error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_list(_args: argparse.Namespace) -> int:
+    print("methods:")
+    for name, cls in METHODS.items():
+        print(f"  {name:<34} {cls.description}")
+    print("envs:")
+    for name, spec in ENVS.items():
+        tags = f" [{', '.join(spec.tags)}]" if spec.tags else ""
+        print(f"  {name:<34} {spec.description}{tags}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.executor import run_grid
+    try:
+        configs = resolve_grid(parse_overrides(args.overrides))
+    except (ConfigError, UnknownNameError) as err:
+        return _fail(str(err))
+    print(f"harness: {len(configs)} run(s) -> store {configs[0].store}", file=sys.stderr)
+    outcome = run_grid(configs, progress=not args.no_progress)
+    for result in outcome.results:
+        last = result.points[-1] if result.points else {}
+        state = "already finished, skipped" if result.skipped else result.status
+        print(f"{result.run_id}: {state}; final return {last.get('return_mean', float('nan')):.4f}"
+              f", success {last.get('success_rate', float('nan')):.2f} at step {last.get('step')}")
+    for config, trace in outcome.failures:
+        print(f"{config.run_id}: FAILED\n{trace}", file=sys.stderr)
+    _write_report(configs[0].store, Path(configs[0].out_dir))
+    return 1 if outcome.failures else 0
+
+
+def _write_report(store_url: str, out_dir: Path) -> None:
+    """The comparison report is written after every `harness run` when the reports package has it."""
+    try:
+        comparison = importlib.import_module("reports.comparison")
+    except ModuleNotFoundError:
+        return
+    write_report = getattr(comparison, "write_report", None)
+    if write_report is not None:
+        path = write_report(store_url, out_dir)
+        print(f"harness: report written to {path}", file=sys.stderr)
+
+
+def _delegate(module: str, argv: list[str]) -> int:
+    try:
+        entry = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        return _fail(f"{module} is not available ({err})")
+    return int(entry.main(argv) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="registered methods and envs").set_defaults(func=cmd_list)
+    run = sub.add_parser("run", help="run a grid of (method, env, seed) under the protocol",
+                         description="key=value overrides; a comma list is a grid axis. "
+                                     "See README 'Configuration'.")
+    run.add_argument("overrides", nargs="*", metavar="key=value")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+    for name, module, help_ in (("report", "reports.cli", "write the comparison report"),
+                                ("sweep", "sweeps.cli", "Optuna hyperparameter sweep")):
+        p = sub.add_parser(name, help=help_, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=lambda a, m=module: _delegate(m, a.rest))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

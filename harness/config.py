@@ -1,0 +1,308 @@
+"""Run configuration: typed dataclasses, per-(method, env, preset) defaults, ``key=value`` overrides.
+
+Resolution order for one run: the method's ``Config`` defaults <- its preset for the env
+(``cpu`` by default, ``paper`` for the original hyperparameters, or a JSON file of overrides such as
+a sweep's exported best parameters) <- command-line overrides. Every key and value of the whole grid
+is validated before any run starts, so a typo fails in a second, not an hour in.
+
+Grammar of overrides (what ``harness run`` takes):
+
+- ``methods=a,b``, ``envs=x,y``, ``seeds=0,1,2`` (singular spellings accepted): grid axes;
+- any other ``key=v1,v2`` is a grid axis too (``policy_lr=1e-6,1e-5`` runs both);
+- run keys: ``preset``, ``total_steps``, ``eval_every``, ``eval_episodes``, ``out_dir``, ``store``;
+- ``env.<kwarg>=v`` passes a keyword to the env factory (e.g. ``env.obs_radius=10``);
+- a method hyperparameter by name (``policy_lr=1e-6``: applied to every selected method that has
+  it) or qualified (``twosome.policy_lr=1e-6``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.registry import ENVS, METHODS
+from harness.storage import default_store_url
+
+GRID_KEYS = {"methods": "method", "method": "method", "envs": "env", "env": "env",
+             "seeds": "seed", "seed": "seed"}
+RUN_KEYS = ("preset", "total_steps", "eval_every", "eval_episodes", "out_dir", "store")
+DEFAULTS = {"methods": "twosome,saycan", "envs": "overcooked/tomato-salad", "seeds": "0"}
+# Number of eval points (besides step 0) when eval_every is not given.
+DEFAULT_EVAL_POINTS = 20
+
+
+class ConfigError(ValueError):
+    """A bad key or value; ``str()`` is the one-line message shown to users."""
+
+
+@dataclass
+class RunConfig:
+    method: str
+    env: str
+    seed: int
+    preset: str
+    total_steps: int
+    eval_every: int
+    eval_episodes: int
+    out_dir: str
+    store: str
+    method_config: Any  # the method's Config dataclass instance
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes results (not where they are written)."""
+        return {"method": self.method, "env": self.env, "seed": self.seed,
+                "total_steps": self.total_steps, "eval_every": self.eval_every,
+                "eval_episodes": self.eval_episodes,
+                "method_config": dataclasses.asdict(self.method_config),
+                "env_kwargs": self.env_kwargs}
+
+    @property
+    def run_id(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str)
+        digest = hashlib.sha1(blob.encode()).hexdigest()[:10]
+        return f"{self.method}__{self.env.replace('/', '-')}__s{self.seed}__{digest}"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / "runs" / self.run_id
+
+    def to_json(self) -> str:
+        return json.dumps({**self.identity(), "preset": self.preset}, sort_keys=True, default=str)
+
+
+# -- value parsing ---------------------------------------------------------------------------------
+def split_list(value: str) -> list[str]:
+    """Split a comma list, keeping commas inside brackets (``[1024,512]`` is one value)."""
+    items, depth, current = [], 0, ""
+    for ch in value:
+        depth += ch in "[("
+        depth -= ch in "])"
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    items.append(current)
+    return [item.strip() for item in items]
+
+
+def parse_value(key: str, text: str, type_: Any) -> Any:
+    """Convert ``text`` to ``type_`` (int, float, bool, str, tuples/lists of those, Optional)."""
+    origin = typing.get_origin(type_)
+    args = typing.get_args(type_)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if text.lower() in ("none", "null"):
+            return None
+        return parse_value(key, text, next(a for a in args if a is not type(None)))
+    if origin in (tuple, list):
+        body = text.strip()
+        if body.startswith("[") or body.startswith("("):
+            body = body[1:-1]
+        parts = [p for p in (s.strip() for s in body.replace("/", ",").split(",")) if p]
+        item_type = args[0] if args else str
+        return origin(parse_value(key, p, item_type) for p in parts)
+    try:
+        if type_ is bool:
+            low = text.lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError
+        if type_ is int:
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if type_ is float:
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"{key}={text!r}: expected {type_.__name__}") from None
+    return text
+
+
+def _field_types(config_cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(config_cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
+
+
+def _positive_int(key: str, text: str) -> int:
+    value = parse_value(key, text, int)
+    if value <= 0:
+        raise ConfigError(f"{key}={text!r}: must be a positive integer")
+    return value
+
+
+# -- presets ---------------------------------------------------------------------------------------
+def preset_overrides(method_cls: type, preset: str, env_spec: Any) -> dict[str, Any]:
+    """A named preset of the method, or a JSON file of overrides (e.g. a sweep's best params)."""
+    if preset in method_cls.presets:
+        return method_cls.preset_overrides(preset, env_spec)
+    path = Path(preset)
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise ConfigError(f"preset={preset!r}: file not found")
+        data = json.loads(path.read_text())
+        return data.get("params", data)
+    raise ConfigError(f"preset={preset!r} for method {method_cls.name!r}: valid presets: "
+                      f"{', '.join(method_cls.presets)}, or a path to a .json file of overrides")
+
+
+# -- grid resolution -------------------------------------------------------------------------------
+def parse_overrides(tokens: list[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{token!r}: expected key=value (e.g. methods=twosome seeds=0,1)")
+        if value == "":
+            raise ConfigError(f"{key}=: empty value")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def resolve_grid(overrides: dict[str, str]) -> list[RunConfig]:
+    """Expand ``key=value`` overrides into validated run configs (methods x envs x seeds x ...)."""
+    overrides = dict(overrides)
+    axes: dict[str, list[str]] = {}
+    for plural, default in DEFAULTS.items():
+        singular = GRID_KEYS[plural]
+        if plural in overrides and singular in overrides:
+            raise ConfigError(f"give either {plural}= or {singular}=, not both")
+        value = overrides.pop(plural, overrides.pop(singular, default))
+        axes[singular] = split_list(value)
+
+    for name in axes["method"]:
+        if name not in METHODS:
+            raise ConfigError(f"methods: {METHODS.unknown_message(name)}")
+    for name in axes["env"]:
+        if name not in ENVS:
+            raise ConfigError(f"envs: {ENVS.unknown_message(name)}")
+    seeds = []
+    for text in axes["seed"]:
+        seed = parse_value("seeds", text, int)
+        if seed < 0:
+            raise ConfigError(f"seeds={text!r}: must be a non-negative integer")
+        seeds.append(seed)
+    axes["seed"] = seeds
+
+    method_classes = {name: METHODS.get(name) for name in axes["method"]}
+    _check_keys(overrides, method_classes)
+
+    # Every remaining key is a grid axis over its comma-separated values.
+    extra_keys = sorted(overrides)
+    extra_values = [split_list(overrides[k]) for k in extra_keys]
+    configs = []
+    for method, env, seed, *values in itertools.product(axes["method"], axes["env"], axes["seed"],
+                                                       *extra_values):
+        configs.append(_resolve_one(method_classes[method], env, seed, dict(zip(extra_keys, values))))
+    _check_env_kwargs(configs)
+    ids = [c.run_id for c in configs]
+    if len(set(ids)) != len(ids):
+        # e.g. twosome.policy_lr=1e-6,1e-5 with saycan in the grid: saycan runs would repeat.
+        configs = list({c.run_id: c for c in configs}.values())
+    return configs
+
+
+def _check_keys(overrides: dict[str, str], method_classes: dict[str, type]) -> None:
+    for key in overrides:
+        if key in RUN_KEYS or key.startswith("env."):
+            continue
+        qualifier, dot, name = key.rpartition(".")
+        if dot:
+            if qualifier not in method_classes:
+                raise ConfigError(f"{key}: {qualifier!r} is not a selected method "
+                                  f"(selected: {', '.join(method_classes)})")
+            fields = _field_types(method_classes[qualifier].Config)
+            if name not in fields:
+                raise ConfigError(f"{key}: method {qualifier!r} has no key {name!r}; its keys: "
+                                  f"{', '.join(fields)}")
+            continue
+        if not any(key in _field_types(cls.Config) for cls in method_classes.values()):
+            valid = sorted(set(RUN_KEYS) | {"methods", "envs", "seeds", "env.<kwarg>"}
+                           | {k for cls in method_classes.values() for k in _field_types(cls.Config)})
+            import difflib
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown key {key!r}; valid keys: {', '.join(valid)}.{hint}")
+
+
+def _check_env_kwargs(configs: list[RunConfig]) -> None:
+    """Build each distinct (env, kwargs) once, so a bad env.<kwarg> fails before any run starts."""
+    checked = set()
+    for config in configs:
+        key = (config.env, json.dumps(config.env_kwargs, sort_keys=True, default=str))
+        if key in checked:
+            continue
+        checked.add(key)
+        try:
+            ENVS.get(config.env).make(**config.env_kwargs).close()
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"env {config.env!r} with {config.env_kwargs}: {err}") from None
+
+
+def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, str]) -> RunConfig:
+    env_spec = ENVS.get(env_name)
+    preset = values.get("preset", "cpu")
+    fields = _field_types(method_cls.Config)
+
+    merged: dict[str, Any] = {}
+    run_level: dict[str, Any] = {}
+    for key, value in preset_overrides(method_cls, preset, env_spec).items():
+        if key in ("total_steps", "eval_every", "eval_episodes"):
+            run_level[key] = value
+        elif key in fields:
+            merged[key] = value
+        else:
+            raise ConfigError(f"preset {preset!r} sets {key!r}, which method "
+                              f"{method_cls.name!r} does not have")
+    env_kwargs: dict[str, Any] = {}
+    for key, text in values.items():
+        qualifier, dot, name = key.rpartition(".")
+        if key in RUN_KEYS:
+            continue
+        if qualifier == "env":
+            env_kwargs[name] = _parse_literal(text)
+        elif dot and qualifier == method_cls.name:
+            merged[name] = parse_value(key, text, fields[name])
+        elif not dot and key in fields:
+            merged[key] = parse_value(key, text, fields[key])
+    try:
+        method_config = method_cls.Config(**merged)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"method {method_cls.name!r}: {err}") from None
+
+    total_steps = (_positive_int("total_steps", values["total_steps"]) if "total_steps" in values
+                   else int(run_level.get("total_steps") or env_spec.paper_total_steps or 50_000))
+    eval_every = (_positive_int("eval_every", values["eval_every"]) if "eval_every" in values
+                  else int(run_level.get("eval_every") or max(1, total_steps // DEFAULT_EVAL_POINTS)))
+    # Round up to whole learn() units so eval points lie exactly on multiples of eval_every.
+    multiple = method_cls.step_multiple(method_config)
+    eval_every = -(-eval_every // multiple) * multiple
+    total_steps = -(-total_steps // multiple) * multiple
+    eval_episodes = (_positive_int("eval_episodes", values["eval_episodes"])
+                     if "eval_episodes" in values else int(run_level.get("eval_episodes", 10)))
+    out_dir = values.get("out_dir", "runs")
+    store = values.get("store") or default_store_url(out_dir)
+    if "://" not in store and not store.startswith("sqlite:"):
+        raise ConfigError(f"store={store!r}: expected an SQLAlchemy URL such as "
+                          "sqlite:///runs/results.db or postgresql://user@host/db")
+    env_kwargs = {**method_cls.env_kwargs(method_config, env_spec), **env_kwargs}
+    return RunConfig(method=method_cls.name, env=env_name, seed=seed, preset=preset,
+                     total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
+                     out_dir=out_dir, store=store, method_config=method_config,
+                     env_kwargs=env_kwargs)
+
+
+def _parse_literal(text: str) -> Any:
+    """Env kwargs have no declared types: read JSON-ish literals, else keep the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text

@@ -1,0 +1,33 @@
+"""Runs a grid of run configs, one after another, skipping what the store already finished."""
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+
+from harness.config import RunConfig
+from harness.protocol import RunResult, run
+from harness.storage import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GridOutcome:
+    results: list[RunResult]
+    failures: list[tuple[RunConfig, str]]
+
+
+def run_grid(configs: list[RunConfig], progress: bool = True) -> GridOutcome:
+    """Run every config; a failing run is recorded and reported, and the grid goes on."""
+    stores: dict[str, Store] = {}
+    results, failures = [], []
+    for config in configs:
+        store = stores.setdefault(config.store, Store(config.store))
+        try:
+            results.append(run(config, store, progress=progress))
+        except KeyboardInterrupt:
+            raise
+        except Exception:  # noqa: BLE001 - one broken run must not lose the others
+            failures.append((config, traceback.format_exc()))
+    return GridOutcome(results, failures)

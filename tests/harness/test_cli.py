@@ -1,0 +1,50 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.storage import load_frames
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def harness(*args):
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_list_prints_every_registered_method_and_env(capsys):
+    from harness.registry import ENVS, METHODS
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in [*METHODS.names(), *ENVS.names()]:
+        assert name in out
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["methods=nope"], "unknown method 'nope'; valid methods: "),
+    (["methods=random", "total_steps=-3"], "total_steps"),
+    (["methods=random", "seeds=x"], "seeds"),
+])
+def test_bad_run_arguments_exit_nonzero_with_one_line(args, fragment, tmp_path):
+    result = harness("run", f"out_dir={tmp_path}", *args)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0]
+    assert not (tmp_path / "results.db").exists()  # failed before any work started
+
+
+def test_run_grid_then_rerun_does_no_new_training(tmp_path, capsys):
+    args = ["run", "--no-progress", "methods=random", "envs=toy/corridor", "seeds=0,1",
+            "total_steps=48", f"out_dir={tmp_path}"]
+    assert main(args) == 0
+    runs, points = load_frames(f"sqlite:///{tmp_path}/results.db")
+    assert len(runs) == 2 and set(runs.status) == {"finished"}
+    assert points.groupby("run_id").size().min() > 1
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("already finished, skipped") == 2
+    _, points_again = load_frames(f"sqlite:///{tmp_path}/results.db")
+    assert points_again.wall_time.tolist() == points.wall_time.tolist()

@@ -1,0 +1,65 @@
+import pytest
+
+from harness.config import ConfigError, parse_overrides, resolve_grid, split_list
+
+
+def grid(**overrides):
+    return resolve_grid({"envs": "toy/corridor", "methods": "random", **overrides})
+
+
+def test_comma_lists_expand_to_a_grid():
+    configs = grid(seeds="0,1,2", total_steps="40")
+    assert [c.seed for c in configs] == [0, 1, 2]
+    assert len({c.run_id for c in configs}) == 3
+
+
+def test_run_id_is_stable_and_ignores_output_location():
+    a = grid(out_dir="/tmp/a", total_steps="40")[0]
+    b = grid(out_dir="/tmp/b", total_steps="40")[0]
+    assert a.run_id == b.run_id
+    assert a.run_id != grid(total_steps="80")[0].run_id
+
+
+def test_eval_every_is_rounded_to_whole_learn_units():
+    config = grid(total_steps="101", eval_every="10")[0]  # random learns in steps of num_envs=4
+    assert config.eval_every == 12 and config.total_steps == 104
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"methods": "nope"}, "unknown method 'nope'; valid methods: "),
+    ({"envs": "overcooked/tomato-salat"}, "unknown env 'overcooked/tomato-salat'"),
+    ({"total_steps": "-3"}, "total_steps='-3': must be a positive integer"),
+    ({"total_steps": "1.5"}, "total_steps='1.5': expected int"),
+    ({"seeds": "x"}, "seeds='x': expected int"),
+    ({"seeds": "-1"}, "seeds='-1': must be a non-negative integer"),
+    ({"eval_episodes": "0"}, "eval_episodes='0': must be a positive integer"),
+    ({"lr": "3"}, "unknown key 'lr'; valid keys: "),
+    ({"preset": "nope"}, "preset='nope' for method 'random': valid presets: cpu"),
+    ({"preset": "missing.json"}, "preset='missing.json': file not found"),
+    ({"store": "results.db"}, "store='results.db': expected an SQLAlchemy URL"),
+    ({"env.length": "0"}, "length must be >= 1, got 0"),
+    ({"env.colour": "red"}, "unexpected keyword argument 'colour'"),
+    ({"ppo.lr": "1"}, "'ppo' is not a selected method"),
+])
+def test_bad_keys_and_values_fail_with_one_line_naming_them(overrides, fragment):
+    base = {"envs": "toy/corridor", "methods": "random", **overrides}
+    with pytest.raises(ConfigError) as err:
+        resolve_grid(base)
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_parse_overrides_rejects_tokens_without_equals():
+    assert parse_overrides(["a=1", "b=x,y"]) == {"a": "1", "b": "x,y"}
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides(["methods"])
+
+
+def test_split_list_keeps_bracketed_commas():
+    assert split_list("[1024,512],[64,64]") == ["[1024,512]", "[64,64]"]
+    assert split_list("a, b") == ["a", "b"]
+
+
+def test_env_kwargs_reach_the_env():
+    config = grid(**{"env.length": "2"})[0]
+    assert config.env_kwargs == {"length": 2}

@@ -178,15 +178,20 @@ def protocol_seed_runner(sweep: SweepConfig) -> SeedRunner:
 
         (config,) = resolve_grid(run_overrides(sweep, params, seed))
         store = Store(config.store)
-        try:
-            protocol.run(config, store, progress=False, on_eval=report)
-        except optuna.TrialPruned:
-            raise
-        run = store.get_run(config.run_id) or {}
-        if run.get("status") == "pruned":
-            raise optuna.TrialPruned()
-        if run.get("status") != "finished":
-            raise RuntimeError(f"run {config.run_id} ended with status {run.get('status')!r}")
+        pruned: list[optuna.TrialPruned] = []
+
+        def on_eval(step: int, point: dict) -> None:
+            try:
+                report(step, point)
+            except optuna.TrialPruned as err:
+                pruned.append(err)
+                raise protocol.RunStopped(str(err)) from None  # the protocol marks the run pruned
+
+        result = protocol.run(config, store, progress=False, on_eval=on_eval)
+        if pruned or result.status == "pruned":
+            raise pruned[0] if pruned else optuna.TrialPruned(f"run {config.run_id} was pruned")
+        if result.status != "finished":
+            raise RuntimeError(f"run {config.run_id} ended with status {result.status!r}")
         return store.eval_points(config.run_id)
 
     return run_seed

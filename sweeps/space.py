@@ -26,9 +26,13 @@ class SpaceError(ValueError):
 
 
 def space_path(method: str, path: str | Path | None = None) -> Path:
+    """The given file, else ``spaces/<method>.json``, else the base method's (``twosome-token`` ->
+    ``twosome``: variants share their base method's hyperparameters)."""
     if path:
         return Path(path)
-    return SPACES_DIR / f"{method}.json"
+    own = SPACES_DIR / f"{method}.json"
+    base = SPACES_DIR / f"{method.split('-')[0]}.json"
+    return own if own.is_file() or not base.is_file() else base
 
 
 def load_space(method: str, path: str | Path | None = None,

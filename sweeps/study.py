@@ -279,7 +279,7 @@ def run_sweep(sweep: SweepConfig, run_seed: SeedRunner | None = None, total_step
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(
             make_objective(sweep, params_space, run_seed, total_steps or 0),
-            n_trials=remaining, catch=(RuntimeError,),
+            n_trials=remaining, catch=(RuntimeError, ValueError),  # a bad draw fails its trial only
             callbacks=[optuna.study.MaxTrialsCallback(sweep.trials, states=FINISHED),
                        lambda s, t: log(f"trial {t.number} {t.state.name.lower()}"
                                         + (f": {t.value:.4f}" if t.value is not None else "")

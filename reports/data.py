@@ -11,19 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-try:
-    from harness.storage import load_frames
-except ImportError:  # until harness/storage.py lands on this branch: read the contract's tables
-    import sqlalchemy as sa
-
-    def load_frames(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        engine = sa.create_engine(url)
-        with engine.connect() as conn:
-            runs = pd.read_sql_table("runs", conn)
-            points = pd.read_sql_table("eval_points", conn)
-        evals = points.merge(runs[["run_id", "method", "env", "seed", "preset", "status"]],
-                             on="run_id").sort_values(["run_id", "step"])
-        return runs, evals
+from harness.storage import load_frames
 
 STORE_FILENAME = "results.db"
 

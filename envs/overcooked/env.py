@@ -40,6 +40,17 @@ def check_obs_radius(obs_radius: int) -> int:
     return int(obs_radius)
 
 
+def check_action(action: Any, n_actions: int, who: str) -> int:
+    """The action as an int, or a ValueError naming the valid range."""
+    try:
+        valid = int(action) == action and 0 <= action < n_actions
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"action for {who} must be an int in [0, {n_actions - 1}], got {action!r}")
+    return int(action)
+
+
 class OvercookedEnv(gym.Env):
     """Macro-action Overcooked, one chef. See the module docstring for the interface."""
 
@@ -87,9 +98,7 @@ class OvercookedEnv(gym.Env):
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("the episode has ended; call reset() before step()")
-        if not (0 <= action < self.n_actions) or action != int(action):
-            raise ValueError(f"action must be an int in [0, {self.n_actions - 1}] for {self.task.title}, got {action!r}")
-        reward, k, delivered = self.macros.run(int(action))
+        reward, k, delivered = self.macros.run(check_action(action, self.n_actions, self.task.title))
         self.episode_return += self.discount * reward
         self.discount *= DISCOUNT**k
         self.primitive_steps += k

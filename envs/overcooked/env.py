@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.overcooked.kitchen import Kitchen, Rewards
-from envs.overcooked.layout import RECIPES, Task, get_task
+from envs.overcooked.layout import Task, get_task
 from envs.overcooked.macro import DISCOUNT, MacroRunner
 from envs.overcooked.observation import Observer
 from envs.overcooked.render import render_ansi, render_rgb
@@ -142,7 +142,3 @@ class OvercookedEnv(gym.Env):
             "action_ids": list(self._action_ids),
             "action_mask": np.ones(self.n_actions, dtype=bool),
         }
-
-    @property
-    def recipe(self) -> str:
-        return RECIPES[self.task.recipe_index]

@@ -35,7 +35,6 @@ from envs.overcooked.kitchen import NOTHING, Kitchen
 from envs.overcooked.layout import (
     BOARD,
     CHOP,
-    DELIVER,
     DOWN,
     GET_FOOD,
     GET_PLATE,

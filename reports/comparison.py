@@ -76,7 +76,7 @@ def build_report(results: Results, reps: int = 2000,
 
     table, notes = aggregate.aggregate_table(results.evals, runs, threshold=threshold, reps=reps)
     blocks: list = [aggregate.display_table(table, threshold)]
-    blocks += [f"Note: {n}." for n in notes]
+    blocks += [f"- Note: {n}." for n in notes]
     report.sections.append(("Final performance", blocks))
 
     curve_frame = curves.aggregate_curves(results.evals, reps=reps)
@@ -113,7 +113,7 @@ def build_report(results: Results, reps: int = 2000,
             f"Cells: eval return IQM over training seeds [95% CI] / success rate; "
             f"{', '.join(map(str, episodes))} sampled episodes per evaluation. n/a: not measurable "
             "(see notes).",
-            *[f"n/a {r.label} on {r.task}: {r.note}" for r in summ.itertuples()
+            *[f"- n/a {r.label} on {r.task}: {r.note}" for r in summ.itertuples()
               if r.status != "ok" and r.note],
             report.figures["generalization"]]))
     return report
@@ -138,9 +138,11 @@ def render_markdown(report: Report) -> str:
             if isinstance(block, pd.DataFrame):
                 lines += [markdown_table(block), ""]
             elif isinstance(block, Figure):
-                lines += [f"![{block.title}]({PLOTS_DIR}/{block.name}.png)", ""]
+                lines += ["", f"![{block.title}]({PLOTS_DIR}/{block.name}.png)", ""]
+            elif str(block).startswith("- ") or str(block).endswith("  "):
+                lines.append(str(block))  # list items and hard line breaks stay together
             else:
-                lines.append(str(block))
+                lines += [str(block), ""]
         lines.append("")
     return "\n".join(lines)
 

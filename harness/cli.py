@@ -23,13 +23,14 @@ def _fail(message: str) -> int:
 
 
 def cmd_list(_args: argparse.Namespace) -> int:
+    width = max(map(len, [*METHODS.names(), *ENVS.names()])) + 2
     print("methods:")
     for name, cls in METHODS.items():
-        print(f"  {name:<34} {cls.description}")
+        print(f"  {name:<{width}}{cls.description}")
     print("envs:")
     for name, spec in ENVS.items():
         tags = f" [{', '.join(spec.tags)}]" if spec.tags else ""
-        print(f"  {name:<34} {spec.description}{tags}")
+        print(f"  {name:<{width}}{spec.description}{tags}")
     return 0
 
 

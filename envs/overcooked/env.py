@@ -81,7 +81,8 @@ class OvercookedEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self._start_episode()
-        return self._observe(), self._info()
+        obs = self.observer.observe(0)
+        return np.array(obs, dtype=np.float32), self._info(obs)
 
     def step(self, action):
         if self._needs_reset:
@@ -95,7 +96,8 @@ class OvercookedEnv(gym.Env):
         self.decisions += 1
         terminated = delivered
         truncated = not terminated and self.primitive_steps >= self.max_primitive_steps
-        info = self._info()
+        obs = self.observer.observe(0)
+        info = self._info(obs)
         info["macro_action_steps"] = k
         if terminated or truncated:
             self._needs_reset = True
@@ -105,7 +107,7 @@ class OvercookedEnv(gym.Env):
                 "primitive_steps": self.primitive_steps,
                 "success": delivered,
             }
-        return self._observe(), reward, terminated, truncated, info
+        return np.array(obs, dtype=np.float32), reward, terminated, truncated, info
 
     def render(self):
         if self.render_mode == "ansi":
@@ -122,14 +124,9 @@ class OvercookedEnv(gym.Env):
         self.primitive_steps = 0
         self.decisions = 0
         self._needs_reset = False
-        self._obs = self.observer.observe(0)
 
-    def _observe(self) -> np.ndarray:
-        self._obs = self.observer.observe(0)
-        return np.array(self._obs, dtype=np.float32)
-
-    def _info(self) -> dict[str, Any]:
-        prompt, actions = self.prompts.render(self.observer.observe(0))
+    def _info(self, obs: tuple[int, ...]) -> dict[str, Any]:
+        prompt, actions = self.prompts.render(obs)
         return {
             "prompt": prompt,
             "actions": list(actions),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import aggregate, curves, generalization
-from reports.data import Results, load_results
+from reports.data import EmptyStoreError, Results, load_results
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -181,8 +181,13 @@ def write_report(store_url: str, out_dir: str | Path, reps: int = 2000,
                  threshold: float = aggregate.DEFAULT_THRESHOLD) -> Path:
     """Write ``report.md`` (+ ``plots/*.png``) and a self-contained ``report.html`` under
     ``out_dir``; returns the HTML path. ``store_url`` may also be a run directory."""
-    results = load_results(store_url)
-    report = build_report(results, reps=reps, threshold=threshold)
+    try:
+        results = load_results(store_url)
+    except EmptyStoreError as err:  # e.g. every run of a grid failed: say so instead of crashing
+        report = Report(title="Method comparison", source=str(store_url),
+                        sections=[("Overview", [f"No results to compare: {err}."])])
+    else:
+        report = build_report(results, reps=reps, threshold=threshold)
     out = Path(out_dir)
     (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
     for figure in report.figures.values():

@@ -59,8 +59,9 @@ def test_committed_learning_checks_are_well_formed():
     for check in checks:
         assert {"method", "env", "total_steps", "eval_every"} <= set(check["overrides"])
         assert check["seed"] in check["band_seeds"]
-        if check["band"]:  # a stored band covers exactly the run's eval schedule
-            total, every = int(check["overrides"]["total_steps"]), int(check["overrides"]["eval_every"])
-            assert [b["step"] for b in check["band"]] == list(range(0, total + 1, every))
+        if check["band"]:  # a stored band covers the run's eval schedule, from step 0 to the end
+            steps = [b["step"] for b in check["band"]]
+            assert steps[0] == 0 and steps == sorted(set(steps))
+            assert steps[-1] >= int(check["overrides"]["total_steps"])
             assert all(b["lo"] < b["hi"] for b in check["band"])
     assert next(c for c in checks if c["name"] == "random/tomato-salad")["band"]

@@ -269,6 +269,7 @@ def run_sweep(sweep: SweepConfig, run_seed: SeedRunner | None = None, total_step
     if run_seed is None:
         total_steps = total_steps or _validate_with_protocol(sweep, params_space)
         run_seed = protocol_seed_runner(sweep)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own one line per trial instead
     study, storage = open_study(sweep)
     recover_stale_trials(study, storage, force=sweep.fail_running, max_retry=sweep.max_retry,
                          log=log)
@@ -276,7 +277,6 @@ def run_sweep(sweep: SweepConfig, run_seed: SeedRunner | None = None, total_step
     log(f"study {sweep.study!r} in {sweep.storage}: {len(study.trials)} trials so far, "
         f"{finished_count(study)} finished, {max(remaining, 0)} to go")
     if remaining > 0:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(
             make_objective(sweep, params_space, run_seed, total_steps or 0),
             n_trials=remaining, catch=(RuntimeError, ValueError),  # a bad draw fails its trial only

@@ -98,3 +98,30 @@ def test_report_source_resolution(two_method_store, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReportError, match="without results.db"):
         resolve_store_url(tmp_path / "empty")
+
+
+def test_report_of_an_empty_store_says_so(tmp_path):
+    from harness.storage import Store
+
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    Store(url)  # tables, no runs
+    html = comparison.write_report(url, tmp_path).read_text()
+    assert "No results to compare" in html and "holds no eval points yet" in html
+
+
+def test_report_cli_errors_are_one_line(tmp_path, capsys):
+    from reports.cli import main
+
+    assert main([str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness report: ") and "no such run directory" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_report_cli_writes_next_to_the_store(two_method_store, capsys):
+    from reports.cli import main
+
+    assert main([two_method_store, "--reps", "100"]) == 0
+    folder = two_method_store.removeprefix("sqlite:///").rsplit("/", 1)[0]
+    md = open(f"{folder}/report.md").read()
+    assert "wall time to final (IQM)" in md and "| a/x | bad | 5 (5) | 4000 |" in md

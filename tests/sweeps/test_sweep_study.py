@@ -138,3 +138,29 @@ def test_cli_parsing_errors():
     assert (cfg.trials, cfg.seeds, cfg.fixed) == (30, (0, 1, 2), {"total_steps": "5000",
                                                                  "lr": "1e-3"})
     assert cfg.study == "ppo__overcooked-tomato-salad__auc"
+
+
+def test_protocol_runner_prunes_through_run_stopped(tmp_path):
+    """A pruned trial stops its protocol run at the eval point and the store says 'pruned'."""
+    import tests.toy_env  # noqa: F401  registers toy/corridor
+    from harness.storage import Store
+    from sweeps.study import protocol_seed_runner
+
+    cfg = SweepConfig(method="random", env="toy/corridor", seeds=(0,), out_dir=str(tmp_path),
+                      fixed={"total_steps": "40", "eval_every": "8", "eval_episodes": "2"})
+    run_seed = protocol_seed_runner(cfg)
+    seen = []
+
+    def report(step, point):
+        seen.append(step)
+        if step >= 8:
+            raise optuna.TrialPruned("median says stop")
+
+    with pytest.raises(optuna.TrialPruned, match="median says stop"):
+        run_seed({"num_envs": 2}, 0, report)
+    assert seen == [0, 8]
+    runs = Store(cfg.store).runs_frame()
+    assert list(runs["status"]) == ["pruned"] and list(runs["steps_done"]) == [8]
+    # unpruned, the same runner returns the stored eval points of the finished run
+    points = run_seed({"num_envs": 1}, 0, lambda step, point: None)
+    assert [p["step"] for p in points] == [0, 8, 16, 24, 32, 40]

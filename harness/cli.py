@@ -23,13 +23,14 @@ def _fail(message: str) -> int:
 
 
 def cmd_list(_args: argparse.Namespace) -> int:
+    width = max(map(len, [*METHODS.names(), *ENVS.names()])) + 2
     print("methods:")
     for name, cls in METHODS.items():
-        print(f"  {name:<34} {cls.description}")
+        print(f"  {name:<{width}}{cls.description}")
     print("envs:")
     for name, spec in ENVS.items():
         tags = f" [{', '.join(spec.tags)}]" if spec.tags else ""
-        print(f"  {name:<34} {spec.description}{tags}")
+        print(f"  {name:<{width}}{spec.description}{tags}")
     return 0
 
 
@@ -95,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `harness list | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

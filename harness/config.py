@@ -279,7 +279,7 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
         raise ConfigError(f"method {method_cls.name!r}: {err}") from None
 
     total_steps = (_positive_int("total_steps", values["total_steps"]) if "total_steps" in values
-                   else int(run_level.get("total_steps") or env_spec.paper_total_steps or 50_000))
+                   else int(run_level.get("total_steps") or _paper_budget(env_spec)))
     eval_every = (_positive_int("eval_every", values["eval_every"]) if "eval_every" in values
                   else int(run_level.get("eval_every") or max(1, total_steps // DEFAULT_EVAL_POINTS)))
     # Round up to whole learn() units so eval points lie exactly on multiples of eval_every.
@@ -298,6 +298,15 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
                      total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
                      out_dir=out_dir, store=store, method_config=method_config,
                      env_kwargs=env_kwargs)
+
+
+def _paper_budget(env_spec: Any) -> int:
+    """The original training budget; a variant without one inherits its base task's."""
+    if env_spec.paper_total_steps:
+        return env_spec.paper_total_steps
+    if env_spec.base_task:
+        return _paper_budget(ENVS.get(env_spec.base_task))
+    return 50_000
 
 
 def _parse_literal(text: str) -> Any:

@@ -11,25 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 
-try:
-    from harness.storage import load_frames
-except ImportError:  # until harness/storage.py lands on this branch: read the contract's tables
-    import sqlalchemy as sa
-
-    def load_frames(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        engine = sa.create_engine(url)
-        with engine.connect() as conn:
-            runs = pd.read_sql_table("runs", conn)
-            points = pd.read_sql_table("eval_points", conn)
-        evals = points.merge(runs[["run_id", "method", "env", "seed", "preset", "status"]],
-                             on="run_id").sort_values(["run_id", "step"])
-        return runs, evals
+from harness.storage import load_frames
 
 STORE_FILENAME = "results.db"
 
 
 class ReportError(ValueError):
     """A report cannot be built; ``str()`` is the one-line message shown to users."""
+
+
+class EmptyStoreError(ReportError):
+    """The store exists but holds no eval points yet."""
 
 
 def resolve_store_url(source: str | Path) -> str:
@@ -104,7 +96,7 @@ def load_results(source: str | Path) -> Results:
     url = resolve_store_url(source)
     runs, evals = load_frames(url)
     if runs.empty or evals.empty:
-        raise ReportError(f"store {url} holds no eval points yet (runs: {len(runs)})")
+        raise EmptyStoreError(f"store {url} holds no eval points yet (runs: {len(runs)})")
     runs = runs.copy()
     runs["label"] = variant_labels(runs)
     evals = evals.merge(runs[["run_id", "label"]], on="run_id", how="left")

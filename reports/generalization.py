@@ -1,10 +1,10 @@
 """Zero-shot generalization to unseen tasks (the paper's Figure 6), stored so reports can rebuild it.
 
 Checkpoints trained on Food Preparation are evaluated on the six prompt-substitution variants and on
-Entertainment; checkpoints trained on Entertainment on Food Preparation. Next to them: each method's
-*untrained* policy (a freshly built method, i.e. step 0: for TWOSOME the frozen LLM with word
-normalization, which is what "zero-shot LLM" means here) for the methods named in ``untrained``.
-Methods that declare ``trains = False`` (saycan, random) are untrained by nature and appear once.
+Entertainment; checkpoints trained on Entertainment on Food Preparation (stage ``final``: the run's
+last checkpoint). Next to them, for the trainable methods named in ``untrained``, the *step-0*
+policy (a freshly built method: for TWOSOME the frozen LLM with word normalization, i.e. the
+zero-shot LLM; stage ``step0``). Methods with nothing to learn (saycan, random) appear once.
 
 Every (method, unseen evaluation) pair gets a row: a measured result, or ``n/a`` with the reason
 (no run trained on the source task, observation/action spaces that do not fit the target env, a run
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -39,7 +40,7 @@ metadata = sa.MetaData()
 generalization_table = sa.Table(
     "generalization", metadata,
     sa.Column("source_run_id", sa.String(128), primary_key=True),  # "" for a missing source
-    sa.Column("stage", sa.String(16), primary_key=True),  # trained | untrained
+    sa.Column("stage", sa.String(16), primary_key=True),  # final (last checkpoint) | step0 (fresh)
     sa.Column("method", sa.String(128), primary_key=True),
     sa.Column("train_env", sa.String(128), primary_key=True),
     sa.Column("eval_env", sa.String(128), primary_key=True),
@@ -73,11 +74,11 @@ def task_name(train_env: str, eval_env: str) -> str:
 # -- evaluation ------------------------------------------------------------------------------------
 @dataclass
 class Hooks:
-    """How a trained or fresh method is obtained and evaluated (the protocol's, replaceable in
+    """How a trained or fresh method is obtained and evaluated (the protocol's; replaceable in
     tests)."""
 
-    load_method: Callable[[Any, str], Any]  # (store, run_id) -> Method
-    fresh_method: Callable[[dict], Any]  # (runs row) -> untrained Method with that run's config
+    load_method: Callable[[Any, str, str], Any]  # (store, run_id, target env) -> trained Method
+    fresh_method: Callable[[Any, str, str], Any]  # same, but untrained (step 0)
     evaluate: Callable[..., dict]  # (method, env_spec, env_kwargs, episodes, seed) -> dict
     incompatible: tuple[type[BaseException], ...] = ()
 
@@ -85,33 +86,59 @@ class Hooks:
 def protocol_hooks() -> Hooks:
     from harness import protocol
 
-    incompatible = tuple(e for e in (getattr(protocol, "IncompatibleEnvError", None),) if e)
-    return Hooks(load_method=protocol.load_method, fresh_method=fresh_method,
-                 evaluate=protocol.evaluate, incompatible=incompatible)
+    def load_trained(store: Any, run_id: str, env: str) -> Any:
+        # load_method falls back to a fresh method without a checkpoint; here that would pass an
+        # untrained policy off as the trained one.
+        run_dir = (store.get_run(run_id) or {}).get("run_dir") or ""
+        if not (Path(run_dir) / protocol.CHECKPOINT).is_file():
+            raise FileNotFoundError(f"run {run_id} has no checkpoint in {run_dir or '(no run_dir)'}")
+        return protocol.load_method(store, run_id, env)
+
+    return Hooks(load_method=load_trained, fresh_method=fresh_method,
+                 evaluate=protocol.evaluate, incompatible=(protocol.IncompatibleEnvError,))
 
 
-def fresh_method(run: dict) -> Any:
-    """A newly built (untrained) method with the configuration of ``run`` (a runs-table row)."""
-    from harness.registry import ENVS, METHODS
+def fresh_method(store: Any, run_id: str, env: str) -> Any:
+    """The run's method as built before any training (its step-0 policy), to act in ``env``:
+    ``protocol.load_method`` minus the checkpoint, with the same compatibility rule."""
+    from harness import protocol
 
-    config = json.loads(run["config_json"])
-    cls = METHODS.get(run["method"])
-    spec = ENVS.get(run["env"])
-    env = spec.make(**(config.get("env_kwargs") or {}))
+    record = store.get_run(run_id)
+    if record is None:
+        raise KeyError(f"no run {run_id!r} in {store.url}")
+    identity = json.loads(record["config_json"])
+    config = protocol.RunConfig(
+        method=identity["method"], env=env, seed=int(identity["seed"]), preset=record["preset"],
+        total_steps=int(identity["total_steps"]), eval_every=int(identity["eval_every"]),
+        eval_episodes=int(identity["eval_episodes"]), out_dir="", store=store.url,
+        method_config=_method_config(identity), env_kwargs=identity.get("env_kwargs") or {})
+    source, target = _spaces(identity["env"], config.env_kwargs), _spaces(env, config.env_kwargs)
+    if source != target and not getattr(protocol.METHODS.get(config.method), "reads_text", False):
+        raise protocol.IncompatibleEnvError(
+            f"{config.method} reads the observation vector of {identity['env']} and cannot act in "
+            f"{env} (different observation/action spaces)")
+    return protocol.build_method(config)
+
+
+def _method_config(identity: dict) -> Any:
+    import dataclasses
+
+    from harness.registry import METHODS
+
+    cls = METHODS.get(identity["method"])
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    return cls.Config(**{k: (tuple(v) if isinstance(v, list) else v)
+                         for k, v in (identity.get("method_config") or {}).items() if k in fields})
+
+
+def _spaces(env: str, env_kwargs: dict) -> tuple:
+    from harness.registry import ENVS
+
+    instance = ENVS.get(env).make(**env_kwargs)
     try:
-        method_config = cls.Config(**(config.get("method_config") or {}))
-        return cls(method_config, spec, env.observation_space, env.action_space,
-                   int(config.get("total_steps") or run.get("total_steps") or 1), int(run["seed"]))
+        return instance.observation_space, instance.action_space
     finally:
-        env.close()
-
-
-def _target_env_kwargs(method: Any, run: dict, train_spec: Any, target_spec: Any) -> dict:
-    kwargs = dict(type(method).env_kwargs(method.config, target_spec))
-    if train_spec is not None and train_spec.family == target_spec.family:
-        # e.g. PPO's wider observation radius: the target env must be built like the training env.
-        kwargs.update(json.loads(run["config_json"]).get("env_kwargs") or {})
-    return kwargs
+        instance.close()
 
 
 def run_generalization(store_url: str, methods: list[str] | None = None,
@@ -149,16 +176,18 @@ def run_generalization(store_url: str, methods: list[str] | None = None,
             trains = bool(getattr(METHODS.get(name), "trains", True))
         except UnknownNameError:
             trains = True
-        stages = ["trained"] + (["untrained"] if trains and name in untrained else [])
+        stages = ["final"] + (["step0"] if trains and name in untrained else [])
         for stage in stages:
             for train_env, eval_env in UNSEEN:
                 candidates = sources[(sources["method"] == name) & (sources["env"] == train_env)]
-                base = {"method": name, "stage": stage if trains else "untrained",
+                base = {"method": name, "stage": stage,
                         "train_env": train_env, "eval_env": eval_env}
                 if candidates.empty:
                     record({**base, "source_run_id": "", "seed": None}, status="n/a",
                            note=f"no {name} run trained on {train_env}")
                     continue
+                if stage == "step0":
+                    candidates = candidates.head(1)  # before training, seeds do not matter
                 for run in candidates.to_dict("records"):
                     base_run = {**base, "source_run_id": run["run_id"], "seed": int(run["seed"])}
                     record(base_run, **_evaluate_one(hooks, store, run, stage, eval_env,
@@ -172,21 +201,19 @@ def _evaluate_one(hooks: Hooks, store: Any, run: dict, stage: str, eval_env: str
                   eval_seed: int, envs: Any) -> dict:
     from harness.registry import UnknownNameError
 
-    try:
-        target = envs.get(eval_env)
-    except UnknownNameError:
+    if eval_env not in envs:
         return {"status": "n/a", "note": f"env {eval_env} is not registered"}
+    if stage == "final" and run.get("status") != "finished":
+        return {"status": "n/a", "note": f"run {run['run_id']} is {run.get('status')}, not finished"}
     try:
-        train_spec = envs.get(run["env"])
-    except UnknownNameError:
-        train_spec = None
-    try:
-        method = hooks.load_method(store, run["run_id"]) if stage == "trained" else \
-            hooks.fresh_method(run)
-        env_kwargs = _target_env_kwargs(method, run, train_spec, target)
-        result = hooks.evaluate(method, target, env_kwargs, episodes, eval_seed)
+        load = hooks.load_method if stage == "final" else hooks.fresh_method
+        method = load(store, run["run_id"], eval_env)
+        env_kwargs = json.loads(run["config_json"]).get("env_kwargs") or {}
+        result = hooks.evaluate(method, envs.get(eval_env), env_kwargs, episodes, eval_seed)
     except hooks.incompatible as err:
         return {"status": "n/a", "note": f"incompatible: {err}"}
+    except UnknownNameError as err:
+        return {"status": "n/a", "note": str(err)}
     except FileNotFoundError as err:
         return {"status": "n/a", "note": f"no checkpoint: {err}"}
     except Exception as err:  # noqa: BLE001 -- one broken pair must not stop the other seven
@@ -224,7 +251,7 @@ def read_generalization(store_url: str) -> pd.DataFrame:
 
 
 def method_label(method: str, stage: str) -> str:
-    return method if stage == "trained" else f"{method} (untrained)"
+    return method if stage == "final" else f"{method} (step 0)"
 
 
 def summary(frame: pd.DataFrame, reps: int = 2000, seed: int = 0) -> pd.DataFrame:

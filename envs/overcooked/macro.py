@@ -20,6 +20,11 @@ in this order:
 ``chop``: each step, look right, down, left, up for a board holding an unchopped food and interact
 with it (whatever the agent carries); it ends after 3 such steps, or at once (stay) if none is found.
 
+With two chefs (``multi``), when the partner stands on that path the chef takes the first move of a
+shortest path around the partner instead (stay and end if the partner walls the target off). When
+both chefs stand on each other's paths only ``chef_1`` steps aside (``chef_0`` has the right of way),
+so that they do not mirror each other's detours forever.
+
 The view radius only matters for rule 1 (TWOSOME uses 2; radius 0 means the whole map, as in the
 original). Targets use true positions: in the single-agent kitchen the original's remembered
 positions always equal them.
@@ -30,29 +35,30 @@ from envs.overcooked.kitchen import NOTHING, Kitchen
 from envs.overcooked.layout import (
     BOARD,
     CHOP,
-    DELIVER,
+    DOWN,
+    FLOOR,
     GET_FOOD,
     GET_PLATE,
     GO_TO_BOARD,
+    LEFT,
     MOVES,
+    RIGHT,
     STAY,
+    UP,
     Cell,
     approach_cell,
 )
 
 DISCOUNT = 0.99  # per primitive step inside a macro, hard-coded in the original
-
-
-def _direction(src: Cell, dst: Cell) -> int:
-    return MOVES.index((dst[0] - src[0], dst[1] - src[1]))
+_DETOUR_ORDER = (DOWN, UP, RIGHT, LEFT)
 
 
 def build_navigation(kitchen: Kitchen) -> dict[tuple[Cell, Cell], int]:
     """Next primitive move from every floor cell toward every non-floor cell (precomputed once)."""
     xlen, ylen = kitchen.task.size
     table: dict[tuple[Cell, Cell], int] = {}
-    floor = [(x, y) for x in range(xlen) for y in range(ylen) if kitchen.kinds[x][y] == 0]
-    border = [(x, y) for x in range(xlen) for y in range(ylen) if kitchen.kinds[x][y] != 0]
+    floor = [(x, y) for x in range(xlen) for y in range(ylen) if kitchen.kinds[x][y] == FLOOR]
+    border = [(x, y) for x in range(xlen) for y in range(ylen) if kitchen.kinds[x][y] != FLOOR]
     for target in border:
         try:
             nx, ny = approach_cell(target, (xlen, ylen))
@@ -79,6 +85,7 @@ class MacroRunner:
         self.boards = kitchen.task.boards
         self.delivery = kitchen.task.delivery
         self.navigation = build_navigation(kitchen)
+        self.detoured = False
 
     def target(self, agent: int, kind: int, arg: int) -> Cell:
         k = self.kitchen
@@ -99,9 +106,14 @@ class MacroRunner:
         x, y = cell
         return k.kinds[x][y] == BOARD and k.lying.get(cell) == food and not k.is_chopped(food)
 
-    def plan(self, agent: int, macro: int, chops_done: int) -> tuple[int, bool]:
-        """(primitive action, whether the macro ends with this step) for the agent's next step."""
+    def plan(self, agent: int, macro: int, chops_done: int, detour: bool = True) -> tuple[int, bool]:
+        """(primitive action, whether the macro ends with this step) for the agent's next step.
+
+        ``detour=False`` keeps the plain path even if the partner stands on it; ``self.detoured``
+        tells whether this plan stepped around the partner.
+        """
         k = self.kitchen
+        self.detoured = False
         kind, arg = self.macros[macro]
         here = k.agents[agent]
         if kind == CHOP:
@@ -119,6 +131,10 @@ class MacroRunner:
             return STAY, True  # the target is carried
         action = self.navigation[(here, target)]
         if abs(here[0] - target[0]) + abs(here[1] - target[1]) != 1:
+            if detour and k.n_agents > 1 and self._partner_on_path(agent, here, target):
+                self.detoured = True
+                action = self._detour(here, target)
+                return action, action == STAY
             return action, False
         held = k.held[agent]
         if kind == GET_PLATE and held != NOTHING and held != k.plate:
@@ -130,6 +146,46 @@ class MacroRunner:
         if kind == GET_FOOD and self._unchopped_on_board(target, arg):
             return STAY, True
         return action, True
+
+    def _partner_on_path(self, agent: int, here: Cell, target: Cell) -> bool:
+        """Whether another chef stands on the plain (vertical, then horizontal) path to T."""
+        nx, ny = approach_cell(target, self.kitchen.task.size)
+        x, y = here
+        for a, (px, py) in enumerate(self.kitchen.agents):
+            if a == agent:
+                continue
+            if py == y and min(x, nx) <= px <= max(x, nx):  # on the vertical leg
+                return True
+            if px == nx and min(y, ny) <= py <= max(y, ny):  # on the horizontal leg
+                return True
+        return False
+
+    def _detour(self, here: Cell, target: Cell) -> int:
+        """With two chefs: the first move of a shortest floor path to T's approach cell that avoids
+        the partner (vertical moves preferred, like the plain path), or STAY if it walls T off."""
+        k = self.kitchen
+        goal = approach_cell(target, k.task.size)
+        blocked = set(k.agents)
+        if goal in blocked:
+            return STAY
+        distance = {goal: 0}
+        frontier = [goal]
+        while frontier:
+            nxt = []
+            for x, y in frontier:
+                for dx, dy in MOVES:
+                    cell = (x + dx, y + dy)
+                    if cell not in distance and k.kinds[cell[0]][cell[1]] == FLOOR and cell not in blocked:
+                        distance[cell] = distance[(x, y)] + 1
+                        nxt.append(cell)
+            frontier = nxt
+        best, best_distance = STAY, None
+        for action in _DETOUR_ORDER:
+            dx, dy = MOVES[action]
+            d = distance.get((here[0] + dx, here[1] + dy))
+            if d is not None and (best_distance is None or d < best_distance):
+                best, best_distance = action, d
+        return best
 
     def ends_after(self, agent: int, macro: int) -> bool:
         """Rule 4: the early stops checked after a step that did not end the macro."""

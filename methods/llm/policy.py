@@ -25,9 +25,20 @@ from torch import nn
 
 from methods.llm import models
 from methods.llm.critic import ValueHead
-from methods.llm.scoring import (ForwardStats, PairEncoding, ScoreRow, check_action,
-                                 check_normalization, encode_pair, joint_logprobs,
-                                 last_token_hidden, naive_joint_logprobs, normalize, word_count)
+from methods.llm.scoring import (
+    DEFAULT_CHUNK_TOKENS,
+    ForwardStats,
+    PairEncoding,
+    ScoreRow,
+    check_action,
+    check_normalization,
+    encode_pair,
+    joint_logprobs,
+    last_token_hidden,
+    naive_joint_logprobs,
+    normalize,
+    word_count,
+)
 
 
 @dataclass
@@ -90,15 +101,16 @@ class LLMPolicy(nn.Module):
             torch.manual_seed(seed + 1_000_003)  # independent of the LoRA init stream
             self.value_head = ValueHead(base.config.hidden_size, config.critic_hidden).to(config.device)
 
+        self.chunk_tokens = DEFAULT_CHUNK_TOKENS  # padded tokens per forward call at most
         self._prompt_ids: dict[str, tuple[int, ...]] = {}
         self._pairs: dict[tuple[str, str], PairEncoding] = {}
         self._scores: dict[tuple[str, str], float] = {}       # joint log-probs, current version
         self._features: dict[str, torch.Tensor] = {}          # critic features, whole run
         self._stats = ForwardStats()
-        self._count = dict(states_scored=0, score_cache_hits=0, pairs_scored=0,
-                           critic_features_computed=0, critic_cache_hits=0,
-                           actor_tokens_forwarded=0, critic_tokens_forwarded=0,
-                           tokenization_fallbacks=0, policy_version=0)
+        self._count = {name: 0 for name in (
+            "states_scored", "score_cache_hits", "pairs_scored", "critic_features_computed",
+            "critic_cache_hits", "actor_tokens_forwarded", "critic_tokens_forwarded",
+            "tokenization_fallbacks", "policy_version")}
 
     # ------------------------------------------------------------------ parameters & state
     def actor_parameters(self) -> list[nn.Parameter]:
@@ -192,7 +204,7 @@ class LLMPolicy(nn.Module):
         before = self._stats.tokens
         with self._lm_mode(torch.is_grad_enabled() and self.training):
             out = joint_logprobs(self._causal_lm, list(rows.values()), self._pad_id, self._stats,
-                                 want_prefix_hidden=want_features)
+                                 self.chunk_tokens, want_prefix_hidden=want_features)
         self._count["actor_tokens_forwarded"] += self._stats.tokens - before
         self._count["pairs_scored"] += len(where)
         scores, hiddens = (out if want_features else (out, None))
@@ -267,7 +279,7 @@ class LLMPolicy(nn.Module):
         if isinstance(prompts, str):
             raise TypeError("prompts must be a sequence of strings, got a single string")
         new = [p for p in dict.fromkeys(prompts) if p not in self._features]
-        self._count["critic_cache_hits"] += len(prompts) - sum(1 for p in prompts if p in new)
+        self._count["critic_cache_hits"] += len(prompts) - len(new)  # repeats within a call too
         if new:
             ids = []
             for p in new:
@@ -279,7 +291,8 @@ class LLMPolicy(nn.Module):
             adapters_off = self.lm.disable_adapter() if self.config.lora_r > 0 else contextlib.nullcontext()
             before = self._stats.tokens
             with torch.no_grad(), adapters_off, self._lm_mode(False):
-                hidden = last_token_hidden(self._causal_lm, ids, self._pad_id, self._stats)
+                hidden = last_token_hidden(self._causal_lm, ids, self._pad_id, self._stats,
+                                           self.chunk_tokens)
             self._count["critic_tokens_forwarded"] += self._stats.tokens - before
             self._count["critic_features_computed"] += len(new)
             for p, h in zip(new, hidden):

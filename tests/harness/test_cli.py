@@ -37,14 +37,19 @@ def test_bad_run_arguments_exit_nonzero_with_one_line(args, fragment, tmp_path):
 
 
 def test_run_grid_then_rerun_does_no_new_training(tmp_path, capsys):
-    args = ["run", "--no-progress", "methods=random", "envs=toy/corridor", "seeds=0,1",
-            "total_steps=48", f"out_dir={tmp_path}"]
+    """The issue's acceptance command: 2 envs x 2 seeds of `random`, then the same command again."""
+    args = ["run", "--no-progress", "methods=random",
+            "envs=overcooked/tomato-salad,overcooked/tomato-lettuce-salad", "seeds=0,1",
+            "total_steps=5000", f"out_dir={tmp_path}"]
     assert main(args) == 0
     runs, points = load_frames(f"sqlite:///{tmp_path}/results.db")
-    assert len(runs) == 2 and set(runs.status) == {"finished"}
-    assert points.groupby("run_id").size().min() > 1
+    assert len(runs) == 4 and set(runs.status) == {"finished"}
+    assert set(runs.env) == {"overcooked/tomato-salad", "overcooked/tomato-lettuce-salad"}
+    assert (points.groupby("run_id").step.max() >= 5000).all()
+    assert points.groupby("run_id").size().min() == 21  # step 0 + 20 eval points
+    assert (tmp_path / "report.html").exists()
     capsys.readouterr()
     assert main(args) == 0
-    assert capsys.readouterr().out.count("already finished, skipped") == 2
+    assert capsys.readouterr().out.count("already finished, skipped") == 4
     _, points_again = load_frames(f"sqlite:///{tmp_path}/results.db")
     assert points_again.wall_time.tolist() == points.wall_time.tolist()

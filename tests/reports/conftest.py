@@ -6,38 +6,7 @@ import json
 import numpy as np
 import pytest
 
-try:
-    from harness.storage import Store
-except ImportError:  # stand-in with the contract's schema until harness/storage.py is merged
-    import sqlalchemy as sa
-
-    class Store:
-        def __init__(self, url):
-            self.engine = sa.create_engine(url)
-            meta = sa.MetaData()
-            self.runs = sa.Table("runs", meta, *(sa.Column(c, sa.Text) for c in (
-                "run_id", "method", "env", "preset", "config_json", "status", "git_commit",
-                "versions_json", "host", "run_dir", "created_at", "updated_at")),
-                sa.Column("seed", sa.Integer), sa.Column("total_steps", sa.Integer),
-                sa.Column("steps_done", sa.Integer))
-            self.points = sa.Table("eval_points", meta, sa.Column("run_id", sa.Text),
-                                   sa.Column("step", sa.Integer), sa.Column("episodes", sa.Integer),
-                                   sa.Column("extra_json", sa.Text), *(sa.Column(c, sa.Float) for c in (
-                                       "wall_time", "return_mean", "return_std", "success_rate",
-                                       "length_mean")))
-            meta.create_all(self.engine)
-
-        def start_run(self, run_id, **fields):
-            with self.engine.begin() as conn:
-                conn.execute(self.runs.insert().values(run_id=run_id, status="running", **fields))
-
-        def update_run(self, run_id, **fields):
-            with self.engine.begin() as conn:
-                conn.execute(self.runs.update().where(self.runs.c.run_id == run_id).values(**fields))
-
-        def add_eval_point(self, run_id, point):
-            with self.engine.begin() as conn:
-                conn.execute(self.points.insert().values(run_id=run_id, extra_json="{}", **point))
+from harness.storage import Store
 
 STEPS = [0, 1000, 2000, 3000, 4000]
 

@@ -1,0 +1,332 @@
+"""Optuna studies whose trials are protocol runs.
+
+A trial draws hyperparameters from the method's search space, runs the evaluation protocol for each
+of its seeds (results land in the results store like any run) and scores them by the area under the
+eval-return curve (``objective=auc``, the default: rewards learning fast *and* well) or the final
+eval return (``objective=final``). Each eval point is reported to Optuna so a pruner can stop a poor
+trial early: the protocol's ``on_eval`` hook raises ``optuna.TrialPruned``.
+
+Resuming: the study name is derived from (method, env, objective) unless given, and the study is
+opened with ``load_if_exists``, so re-running the same command continues the study until it holds
+``trials`` finished (complete or pruned) trials. A trial left RUNNING by a killed worker is marked
+FAIL and re-queued with the same parameters (its runs then resume from their last checkpoints):
+immediately when the dead worker ran on this host (its pid is gone), and after the heartbeat grace
+period otherwise (database storages only; ``fail_running=true`` forces it when you know no other
+worker is alive).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from reports import stats
+from sweeps import space as spaces
+
+OBJECTIVES = ("auc", "final")
+PRUNERS = ("median", "hyperband", "none")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+class SweepError(ValueError):
+    """A bad sweep setting; ``str()`` is the one-line message shown to users."""
+
+
+@dataclass
+class SweepConfig:
+    method: str
+    env: str
+    trials: int = 20
+    seeds: tuple[int, ...] = (0, 1)
+    objective: str = "auc"
+    storage: str = ""  # Optuna storage URL; default sqlite:///<out_dir>/sweeps.db
+    study: str = ""  # default <method>__<env>__<objective>
+    out_dir: str = "runs"
+    store: str = ""  # results store of the trial runs; default: the storage URL if it is a database
+    space: str = ""  # search-space file; default sweeps/spaces/<method>.json
+    pruner: str = "median"
+    export: str = ""  # best-parameters preset; default <out_dir>/sweeps/<study>/best.json
+    heartbeat: int = 60  # seconds (0: off); database storages fail silent RUNNING trials after 2x
+    fail_running: bool = False
+    max_retry: int = 2
+    sampler_seed: int | None = 0
+    fixed: dict[str, str] = field(default_factory=dict)  # other key=value run overrides
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise SweepError(f"objective={self.objective!r}: choose one of {', '.join(OBJECTIVES)}")
+        if self.pruner not in PRUNERS:
+            raise SweepError(f"pruner={self.pruner!r}: choose one of {', '.join(PRUNERS)}")
+        if self.trials < 0:
+            raise SweepError(f"trials={self.trials}: must be >= 0")
+        if not self.seeds:
+            raise SweepError("seeds: give at least one seed")
+        self.study = self.study or f"{self.method}__{self.env.replace('/', '-')}__{self.objective}"
+        self.storage = self.storage or f"sqlite:///{Path(self.out_dir).resolve() / 'sweeps.db'}"
+        if not self.store:
+            self.store = (self.storage if not self.storage.startswith("journal://") else
+                          f"sqlite:///{Path(self.out_dir).resolve() / 'results.db'}")
+        self.export = self.export or str(Path(self.out_dir) / "sweeps" / self.study / "best.json")
+
+    @property
+    def run_out_dir(self) -> str:
+        return str(Path(self.out_dir) / "sweeps" / self.study)
+
+
+# -- storage ---------------------------------------------------------------------------------------
+def make_storage(url: str, heartbeat: int = 60, max_retry: int = 2) -> optuna.storages.BaseStorage:
+    """Optuna storage for ``url``: ``journal:///path/file.log`` (a journal file, safe for several
+    workers on a shared file system) or any SQLAlchemy URL (SQLite file, PostgreSQL, ...)."""
+    if url.startswith("journal://"):
+        path = Path(url.removeprefix("journal://"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    if "://" not in url:
+        raise SweepError(f"storage={url!r}: expected sqlite:///path.db, journal:///path.log or a "
+                         "database URL such as postgresql://user@host/db")
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if heartbeat <= 0:
+        return optuna.storages.RDBStorage(url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=max_retry))
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _worker_dead(worker: str | None) -> bool:
+    """True if ``worker`` ran on this host and its process no longer exists."""
+    if not worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else
+        return False
+    return False
+
+
+def recover_stale_trials(study: optuna.Study, storage: optuna.storages.BaseStorage,
+                         force: bool = False, max_retry: int = 2,
+                         log: Callable[[str], None] = print) -> list[int]:
+    """Mark RUNNING trials of dead workers (or all, with ``force``) FAIL and re-queue their params.
+
+    Returns the numbers of the trials marked failed.
+    """
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not (force or _worker_dead(trial.user_attrs.get("worker"))):
+            continue
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        failed.append(trial.number)
+        retries = int(trial.user_attrs.get("retries", 0))
+        if retries < max_retry and trial.params:
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number,
+                                                          "retries": retries + 1})
+            log(f"trial {trial.number} was left running by a stopped worker: marked failed and "
+                f"re-queued with the same parameters (retry {retries + 1}/{max_retry})")
+        else:
+            log(f"trial {trial.number} was left running by a stopped worker: marked failed")
+    return failed
+
+
+# -- one trial = protocol runs ----------------------------------------------------------------------
+# (params, seed, report(step, value)) -> eval points [{step, return_mean, ...}] of that seed's run
+SeedRunner = Callable[[dict[str, Any], int, Callable[[int, dict], None]], list[dict]]
+
+
+def _override_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(map(str, value)) + "]"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def run_overrides(sweep: SweepConfig, params: dict[str, Any], seed: int) -> dict[str, str]:
+    return {**sweep.fixed, **{k: _override_text(v) for k, v in params.items()},
+            "method": sweep.method, "env": sweep.env, "seed": str(seed),
+            "out_dir": sweep.run_out_dir, "store": sweep.store}
+
+
+def protocol_seed_runner(sweep: SweepConfig) -> SeedRunner:
+    """Runs one seed of a trial through the evaluation protocol, into the results store."""
+
+    def run_seed(params: dict[str, Any], seed: int, report: Callable[[int, dict], None]):
+        from harness import protocol
+        from harness.config import resolve_grid
+        from harness.storage import Store
+
+        (config,) = resolve_grid(run_overrides(sweep, params, seed))
+        store = Store(config.store)
+        pruned: list[optuna.TrialPruned] = []
+
+        def on_eval(step: int, point: dict) -> None:
+            try:
+                report(step, point)
+            except optuna.TrialPruned as err:
+                pruned.append(err)
+                raise protocol.RunStopped(str(err)) from None  # the protocol marks the run pruned
+
+        result = protocol.run(config, store, progress=False, on_eval=on_eval)
+        if pruned or result.status == "pruned":
+            raise pruned[0] if pruned else optuna.TrialPruned(f"run {config.run_id} was pruned")
+        if result.status != "finished":
+            raise RuntimeError(f"run {config.run_id} ended with status {result.status!r}")
+        return store.eval_points(config.run_id)
+
+    return run_seed
+
+
+def seed_value(points: list[dict], objective: str) -> float:
+    points = sorted(points, key=lambda p: p["step"])
+    if not points:
+        raise RuntimeError("the run stored no eval points")
+    if objective == "final":
+        return float(points[-1]["return_mean"])
+    return stats.normalized_auc([p["step"] for p in points], [p["return_mean"] for p in points])
+
+
+def make_objective(sweep: SweepConfig, params_space: dict, run_seed: SeedRunner,
+                   total_steps: int) -> Callable[[optuna.Trial], float]:
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", _worker_id())
+        params = spaces.suggest(trial, params_space)
+        values = []
+        for k, seed in enumerate(sweep.seeds):
+            seen: list[dict] = []
+
+            def report(step: int, point: dict, k=k, seen=seen) -> None:
+                # Intermediate value = this seed's objective so far, at a step that is unique per
+                # (seed, eval point), so pruners compare trials at equal progress.
+                seen.append({"step": step, **point})
+                trial.report(seed_value(seen, sweep.objective), k * (total_steps + 1) + step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at seed {seed}, step {step}")
+
+            values.append(seed_value(run_seed(params, seed, report), sweep.objective))
+            trial.set_user_attr("seed_values", values)
+        return float(sum(values) / len(values))
+
+    return objective
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    return optuna.pruners.NopPruner()
+
+
+def open_study(sweep: SweepConfig) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    storage = make_storage(sweep.storage, sweep.heartbeat, sweep.max_retry)
+    sampler = optuna.samplers.TPESampler(seed=sweep.sampler_seed)
+    study = optuna.create_study(study_name=sweep.study, storage=storage, direction="maximize",
+                                sampler=sampler, pruner=make_pruner(sweep.pruner),
+                                load_if_exists=True)
+    attrs = {"method": sweep.method, "env": sweep.env, "objective": sweep.objective,
+             "seeds": list(sweep.seeds), "fixed": sweep.fixed}
+    existing = study.user_attrs
+    for key, value in attrs.items():
+        if key in existing and existing[key] != value:
+            raise SweepError(f"study {sweep.study!r} in {sweep.storage} was created with "
+                             f"{key}={existing[key]!r}, not {value!r}; use another study= name")
+        study.set_user_attr(key, value)
+    return study, storage
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def run_sweep(sweep: SweepConfig, run_seed: SeedRunner | None = None, total_steps: int | None = None,
+              config_fields: set[str] | None = None,
+              log: Callable[[str], None] = print) -> optuna.Study:
+    """Open (or resume) the study and run trials until it holds ``sweep.trials`` finished ones."""
+    params_space = spaces.load_space(sweep.method, sweep.space or None,
+                                     config_fields if config_fields is not None
+                                     else spaces.method_config_fields(sweep.method))
+    if run_seed is None:
+        total_steps = total_steps or _validate_with_protocol(sweep, params_space)
+        run_seed = protocol_seed_runner(sweep)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own one line per trial instead
+    study, storage = open_study(sweep)
+    recover_stale_trials(study, storage, force=sweep.fail_running, max_retry=sweep.max_retry,
+                         log=log)
+    remaining = sweep.trials - finished_count(study)
+    log(f"study {sweep.study!r} in {sweep.storage}: {len(study.trials)} trials so far, "
+        f"{finished_count(study)} finished, {max(remaining, 0)} to go")
+    if remaining > 0:
+        study.optimize(
+            make_objective(sweep, params_space, run_seed, total_steps or 0),
+            n_trials=remaining, catch=(RuntimeError, ValueError),  # a bad draw fails its trial only
+            callbacks=[optuna.study.MaxTrialsCallback(sweep.trials, states=FINISHED),
+                       lambda s, t: log(f"trial {t.number} {t.state.name.lower()}"
+                                        + (f": {t.value:.4f}" if t.value is not None else "")
+                                        + f" {t.params}")])
+    if any(t.state == TrialState.COMPLETE for t in study.trials):
+        path = export_best(study, sweep, config_fields)
+        log(f"best trial {study.best_trial.number}: {study.best_value:.4f} "
+            f"{study.best_params} -> {path}  (use: harness run ... preset={path})")
+    return study
+
+
+def _validate_with_protocol(sweep: SweepConfig, params_space: dict) -> int:
+    """Check every fixed override with the harness's own validation before any trial starts;
+    returns the trial runs' total_steps."""
+    from harness.config import resolve_grid
+
+    probe = {name: (d["choices"][0] if d["type"] == "categorical" else d["low"])
+             for name, d in params_space.items()}
+    configs = resolve_grid(run_overrides(sweep, probe, sweep.seeds[0]))
+    return configs[0].total_steps
+
+
+def export_best(study: optuna.Study, sweep: SweepConfig,
+                config_fields: set[str] | None = None) -> Path:
+    """Write the best parameters as a preset file ``harness run ... preset=<file>`` accepts."""
+    fields = config_fields if config_fields is not None else spaces.method_config_fields(sweep.method)
+    fixed_method_keys = {k: v for k, v in sweep.fixed.items()
+                         if fields is not None and k in fields}
+    best = study.best_trial
+    preset = {
+        "params": {**_parse_fixed(fixed_method_keys), **best.params},
+        "study": sweep.study, "storage": sweep.storage, "method": sweep.method, "env": sweep.env,
+        "objective": sweep.objective, "value": best.value, "trial": best.number,
+        "seed_values": best.user_attrs.get("seed_values"), "seeds": list(sweep.seeds),
+        "finished_trials": finished_count(study),
+    }
+    path = Path(sweep.export)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(preset, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _parse_fixed(values: dict[str, str]) -> dict[str, Any]:
+    out = {}
+    for key, text in values.items():
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out

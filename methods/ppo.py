@@ -51,9 +51,11 @@ def paper_preset(spec: EnvSpec) -> dict[str, Any]:
 
 
 def cpu_preset(spec: EnvSpec) -> dict[str, Any]:
-    """The MLP is cheap on any CPU, so the cpu preset only shortens the rollout (more updates per env
-    step); see docs/methods.md for the short runs that chose it."""
-    return {**paper_preset(spec), "num_steps": 64, "minibatch_size": 64}
+    """The paper's network and loss with half the rollout (4 x 64: twice the updates per env step)
+    and learning rate 1e-3 everywhere: 5-8x fewer steps to threshold on Tomato Salad (3 seeds,
+    docs/methods.md)."""
+    return {**paper_preset(spec), "num_steps": 64, "minibatch_size": 64, "policy_lr": 1e-3,
+            "value_lr": 1e-3}
 
 
 class MLPActorCritic:

@@ -38,7 +38,7 @@ class TwosomeConfig(PPOConfig):
     value_minibatch_size: int = 16
     grad_accum_steps: int = 1
     target_kl: float | None = 0.02
-    policy_lr: float = 1e-4
+    policy_lr: float = 1e-3
     value_lr: float = 1e-3
 
 

@@ -30,15 +30,15 @@ class TwosomeConfig(PPOConfig):
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     # PPO: the cpu preset (see docs/methods.md); `paper` restores the original values.
-    num_steps: int = 16
+    num_steps: int = 32
     gamma: float = 0.99
     schedule: str = "value-then-policy"
     update_epochs: int = 1
-    minibatch_size: int = 16
-    value_minibatch_size: int = 16
+    minibatch_size: int = 32
+    value_minibatch_size: int = 32
     grad_accum_steps: int = 1
     target_kl: float | None = 0.02
-    policy_lr: float = 1e-3
+    policy_lr: float = 3e-4
     value_lr: float = 1e-3
 
 

@@ -147,7 +147,9 @@ def test_rollout_of_128_decisions_costs_its_distinct_states(benchmark, policy):
                                 naive_tokens=naive_tokens,
                                 score_cache_hits=after["score_cache_hits"] - before["score_cache_hits"])
     print(f"\nrollout of 128 decisions ({len(distinct)} distinct states): actor tokens {rollout_actor:.0f}, "
-          f"distinct states once {once:.0f}, naive {naive_tokens}")
+          f"distinct states once {once:.0f}, naive {naive_tokens}; "
+          f"cache hits {benchmark.extra_info['score_cache_hits']:.0f}, critic features computed "
+          f"{after['critic_features_computed'] - before['critic_features_computed']:.0f}")
     assert rollout_actor <= once
     assert after["llm_forwards"] - before["llm_forwards"] <= 2 * len(distinct)  # actor + critic
 

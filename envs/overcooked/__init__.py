@@ -44,7 +44,8 @@ def make_tomato_salad(obs_radius=2, rewards=None, max_primitive_steps=200, rende
 
 @register_env(
     "overcooked/tomato-lettuce-salad",
-    description="Overcooked 7x7, two boards: serve chopped tomato and lettuce in a bowl, onion is a distractor (8 macro-actions)",
+    description="Overcooked 7x7, two boards: serve chopped tomato and lettuce in a bowl, onion is a distractor "
+    "(8 macro-actions, 5x5 view)",
     ceiling=0.9477,
     random_return=-0.227,
     **_COMMON,

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.overcooked.kitchen import Kitchen, Rewards
-from envs.overcooked.layout import RECIPES, Task, get_task
+from envs.overcooked.layout import Task, get_task
 from envs.overcooked.macro import DISCOUNT, MacroRunner
 from envs.overcooked.observation import Observer
 from envs.overcooked.render import render_ansi, render_rgb
@@ -38,6 +38,17 @@ def check_obs_radius(obs_radius: int) -> int:
     if isinstance(obs_radius, bool) or not isinstance(obs_radius, (int, np.integer)) or obs_radius < 0:
         raise ValueError(f"obs_radius must be an int >= 0 (0 = whole map), got {obs_radius!r}")
     return int(obs_radius)
+
+
+def check_action(action: Any, n_actions: int, who: str) -> int:
+    """The action as an int, or a ValueError naming the valid range."""
+    try:
+        valid = int(action) == action and 0 <= action < n_actions
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"action for {who} must be an int in [0, {n_actions - 1}], got {action!r}")
+    return int(action)
 
 
 class OvercookedEnv(gym.Env):
@@ -87,9 +98,7 @@ class OvercookedEnv(gym.Env):
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("the episode has ended; call reset() before step()")
-        if not (0 <= action < self.n_actions) or action != int(action):
-            raise ValueError(f"action must be an int in [0, {self.n_actions - 1}] for {self.task.title}, got {action!r}")
-        reward, k, delivered = self.macros.run(int(action))
+        reward, k, delivered = self.macros.run(check_action(action, self.n_actions, self.task.title))
         self.episode_return += self.discount * reward
         self.discount *= DISCOUNT**k
         self.primitive_steps += k
@@ -133,7 +142,3 @@ class OvercookedEnv(gym.Env):
             "action_ids": list(self._action_ids),
             "action_mask": np.ones(self.n_actions, dtype=bool),
         }
-
-    @property
-    def recipe(self) -> str:
-        return RECIPES[self.task.recipe_index]

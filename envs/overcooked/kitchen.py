@@ -103,15 +103,6 @@ class Kitchen:
     def is_chopped(self, obj: int) -> bool:
         return obj < self.plate and self.chops[obj] >= CHOPS_NEEDED
 
-    def holder_of(self, obj: int) -> int:
-        """The agent holding ``obj`` (directly, or inside the held plate), or NOTHING."""
-        if obj in self.contents:
-            obj = self.plate
-        for a, h in enumerate(self.held):
-            if h == obj:
-                return a
-        return NOTHING
-
     def agent_at(self, cell: Cell) -> int:
         for a, c in enumerate(self.agents):
             if c == cell:

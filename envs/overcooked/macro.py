@@ -35,8 +35,8 @@ from envs.overcooked.kitchen import NOTHING, Kitchen
 from envs.overcooked.layout import (
     BOARD,
     CHOP,
-    DELIVER,
     DOWN,
+    FLOOR,
     GET_FOOD,
     GET_PLATE,
     GO_TO_BOARD,
@@ -53,16 +53,12 @@ DISCOUNT = 0.99  # per primitive step inside a macro, hard-coded in the original
 _DETOUR_ORDER = (DOWN, UP, RIGHT, LEFT)
 
 
-def _direction(src: Cell, dst: Cell) -> int:
-    return MOVES.index((dst[0] - src[0], dst[1] - src[1]))
-
-
 def build_navigation(kitchen: Kitchen) -> dict[tuple[Cell, Cell], int]:
     """Next primitive move from every floor cell toward every non-floor cell (precomputed once)."""
     xlen, ylen = kitchen.task.size
     table: dict[tuple[Cell, Cell], int] = {}
-    floor = [(x, y) for x in range(xlen) for y in range(ylen) if kitchen.kinds[x][y] == 0]
-    border = [(x, y) for x in range(xlen) for y in range(ylen) if kitchen.kinds[x][y] != 0]
+    floor = [(x, y) for x in range(xlen) for y in range(ylen) if kitchen.kinds[x][y] == FLOOR]
+    border = [(x, y) for x in range(xlen) for y in range(ylen) if kitchen.kinds[x][y] != FLOOR]
     for target in border:
         try:
             nx, ny = approach_cell(target, (xlen, ylen))
@@ -179,7 +175,7 @@ class MacroRunner:
             for x, y in frontier:
                 for dx, dy in MOVES:
                     cell = (x + dx, y + dy)
-                    if cell not in distance and k.kinds[cell[0]][cell[1]] == 0 and cell not in blocked:
+                    if cell not in distance and k.kinds[cell[0]][cell[1]] == FLOOR and cell not in blocked:
                         distance[cell] = distance[(x, y)] + 1
                         nxt.append(cell)
             frontier = nxt

@@ -33,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from envs.overcooked.env import DEFAULT_OBS_RADIUS, check_obs_radius
+from envs.overcooked.env import DEFAULT_OBS_RADIUS, check_action, check_obs_radius
 from envs.overcooked.kitchen import Kitchen, Rewards
 from envs.overcooked.layout import CHOP, STAY, Task, get_task
 from envs.overcooked.macro import DISCOUNT, MacroRunner
@@ -114,10 +114,7 @@ class OvercookedParallelEnv(ParallelEnv):
             raise ValueError(f"missing actions for {missing}; expected one for each of {self.agents}")
         macros = []
         for agent in self.agents:
-            action = actions[agent]
-            if not (0 <= action < self.n_actions) or action != int(action):
-                raise ValueError(f"action for {agent} must be an int in [0, {self.n_actions - 1}], got {action!r}")
-            macros.append(int(action))
+            macros.append(check_action(actions[agent], self.n_actions, agent))
         reward, k = self._run_joint(macros)
         self.episode_return += self.discount * reward
         self.discount *= DISCOUNT**k

@@ -70,8 +70,8 @@ def render_rgb(k: Kitchen, cell_px: int = CELL_PX) -> np.ndarray:
     q = cell_px // 4
 
     def fill(cell, colour, margin):
-        x, y = cell
-        image[x * cell_px + margin : (x + 1) * cell_px - margin, y * cell_px + margin : (y + 1) * cell_px - margin] = colour
+        top, left = cell[0] * cell_px, cell[1] * cell_px
+        image[top + margin : top + cell_px - margin, left + margin : left + cell_px - margin] = colour
 
     for x, row in enumerate(k.kinds):
         for y, kind in enumerate(row):

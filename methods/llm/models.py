@@ -115,6 +115,7 @@ def _quiet_transformers():
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # GGUF conversion bars would flood run logs
 
 
 def load_tokenizer(name: str):

@@ -25,9 +25,20 @@ from torch import nn
 
 from methods.llm import models
 from methods.llm.critic import ValueHead
-from methods.llm.scoring import (DEFAULT_CHUNK_TOKENS, ForwardStats, PairEncoding, ScoreRow, check_action,
-                                 check_normalization, encode_pair, joint_logprobs,
-                                 last_token_hidden, naive_joint_logprobs, normalize, word_count)
+from methods.llm.scoring import (
+    DEFAULT_CHUNK_TOKENS,
+    ForwardStats,
+    PairEncoding,
+    ScoreRow,
+    check_action,
+    check_normalization,
+    encode_pair,
+    joint_logprobs,
+    last_token_hidden,
+    naive_joint_logprobs,
+    normalize,
+    word_count,
+)
 
 
 @dataclass
@@ -96,10 +107,10 @@ class LLMPolicy(nn.Module):
         self._scores: dict[tuple[str, str], float] = {}       # joint log-probs, current version
         self._features: dict[str, torch.Tensor] = {}          # critic features, whole run
         self._stats = ForwardStats()
-        self._count = dict(states_scored=0, score_cache_hits=0, pairs_scored=0,
-                           critic_features_computed=0, critic_cache_hits=0,
-                           actor_tokens_forwarded=0, critic_tokens_forwarded=0,
-                           tokenization_fallbacks=0, policy_version=0)
+        self._count = {name: 0 for name in (
+            "states_scored", "score_cache_hits", "pairs_scored", "critic_features_computed",
+            "critic_cache_hits", "actor_tokens_forwarded", "critic_tokens_forwarded",
+            "tokenization_fallbacks", "policy_version")}
 
     # ------------------------------------------------------------------ parameters & state
     def actor_parameters(self) -> list[nn.Parameter]:

@@ -91,7 +91,8 @@ def encode_pair(tokenizer, prompt: str, action: str, prompt_ids: Sequence[int] |
     return PairEncoding(tuple(full[:-n]), tuple(full[-n:]), True)
 
 
-def normalize(joint: torch.Tensor, mode: str, n_tokens: Sequence[int], n_words: Sequence[int]) -> torch.Tensor:
+def normalize(joint: torch.Tensor, mode: str, n_tokens: Sequence[int],
+              n_words: Sequence[int]) -> torch.Tensor:
     """Scores used as the categorical's logits: the joint log-prob, per token, or per word."""
     check_normalization(mode)
     joint = joint.float()

@@ -16,6 +16,7 @@ from gymnasium.utils.env_checker import check_env
 from envs.overcooked.env import OvercookedEnv
 from envs.overcooked.kitchen import Rewards
 from envs.overcooked.macro import DISCOUNT
+from envs.overcooked.observation import observation_names
 from harness.registry import ENVS
 
 SPEC = json.loads((Path(__file__).parent / "data" / "overcooked_spec.json").read_text())
@@ -270,6 +271,52 @@ def test_macro_overruns_the_step_limit_and_truncates():
         env.step(0)
 
 
+def test_navigation_is_vertical_first():
+    """Only the path (not its length) differs between vertical-first and horizontal-first, and it
+    shows through rule 1: "get tomato" for a tomato in the bowl on board 1 walks until (1, 0) is in
+    the 5x5 view. From (2, 5) vertical-first goes up, then left, and sees it from (1, 2) after 4 moves
+    (+1 stay); horizontal-first would see it from (2, 2) after 3."""
+    env = OvercookedEnv("tomato-lettuce-salad")
+    env.reset()
+    # tomato chopped into the bowl, bowl left on board 1, then carry the onion from (2, 6)
+    for action in (0, 4, 7, 3, 4, 4, 2):
+        env.step(action)
+    assert env.kitchen.agents[0] == (2, 5)
+    obs, _, _, _, info = env.step(0)
+    assert info["macro_action_steps"] == 5
+    assert vec(obs)[17:19] == [1, 2]
+
+
+def test_wrong_delivery_sends_the_food_home_unchopped():
+    env = OvercookedEnv("tomato-salad")
+    env.reset()
+    for action in (0, 2, 4, 0):  # carry the chopped tomato from the board
+        env.step(action)
+    _, reward, terminated, _, info = env.step(3)  # serve it without a bowl: wrong delivery
+    assert info["macro_action_steps"] == 3 and not terminated
+    assert reward == pytest.approx(-0.001 * (1 + 0.99) + (-0.1 - 0.001) * 0.99**2, abs=1e-12)
+    assert env.kitchen.pos[0] == (0, 5) and env.kitchen.chops[0] == 0
+    *_, info = env.step(0)
+    assert "carrying an unchopped tomato" in info["prompt"]
+
+
+def test_works_in_the_harness_env_pool():
+    from harness.env_api import EnvPool
+
+    spec = ENVS.get("overcooked/tomato-salad")
+    pool = EnvPool([spec.make() for _ in range(3)])
+    obs, infos = pool.reset(seed=0)
+    assert obs.shape == (3, 18) and all(i["actions"][1] == "take the bowl" for i in infos)
+    rng = random.Random(0)
+    finished = []
+    for _ in range(400):
+        _, rewards, dones, infos = pool.step([rng.randrange(5) for _ in range(3)])
+        finished += [i["final_info"]["episode"] for i, d in zip(infos, dones) if d]
+    assert finished and all(e["primitive_steps"] >= 200 or e["success"] for e in finished)
+    clone = pickle.loads(pickle.dumps(pool))
+    assert np.array_equal(clone.obs, pool.obs)
+
+
 def test_max_primitive_steps_is_configurable():
     env = OvercookedEnv("tomato-salad", max_primitive_steps=3)
     env.reset()
@@ -298,6 +345,10 @@ def test_obs_radius_10_sees_the_whole_map_and_changes_rule_1():
     assert partial.kitchen.agents[0] == (1, 2)
 
 
+def test_default_rewards_are_the_twosome_scripts():
+    assert Rewards() == Rewards(subtask=0.2, correct=1.0, wrong=-0.1, step=-0.001)
+
+
 def test_reward_overrides_and_errors():
     env = OvercookedEnv("tomato-salad", rewards={"subtask": 0.1})  # the PPO baseline's setting
     env.reset()
@@ -311,8 +362,10 @@ def test_reward_overrides_and_errors():
         OvercookedEnv("onion-salad")
     with pytest.raises(ValueError, match="obs_radius"):
         OvercookedEnv("tomato-salad", obs_radius=-1)
-    with pytest.raises(ValueError, match=r"\[0, 4\]"):
-        env.step(5)
+    for bad in (5, -1, 1.5, "0", None):
+        with pytest.raises(ValueError, match=r"Tomato Salad must be an int in \[0, 4\]"):
+            env.step(bad)
+    assert env.step(np.int64(4))[4]["macro_action_steps"] == 1
 
 
 def test_info_contract():
@@ -326,6 +379,7 @@ def test_info_contract():
             assert step_info["action_mask"].dtype == bool and step_info["action_mask"].all()
         assert step_info["macro_action_steps"] == 2
         assert "episode" not in step_info
+        assert len(observation_names(env.task)) == env.observation_space.shape[0]
 
 
 @pytest.mark.parametrize("task", TASKS)

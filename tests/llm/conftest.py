@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from llm_testing import make_policy, perturb_lora
 from methods.llm.policy import LLMPolicy
+from tests.llm.llm_testing import make_policy, perturb_lora
 
 
 @pytest.fixture

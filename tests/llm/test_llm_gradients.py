@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import torch
 
-from llm_testing import FOOD_ACTIONS, FOOD_PROMPT, TOMATO_ACTIONS, TOMATO_PROMPT, make_policy, perturb_lora
+from tests.llm.llm_testing import (
+    FOOD_ACTIONS,
+    FOOD_PROMPT,
+    TOMATO_ACTIONS,
+    TOMATO_PROMPT,
+    make_policy,
+    perturb_lora,
+)
 
 # A PPO-like minibatch: repeated prompts, identical and different action lists, a subset.
 STATES = [

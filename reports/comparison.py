@@ -79,6 +79,16 @@ def build_report(results: Results, reps: int = 2000,
     blocks += [f"- Note: {n}." for n in notes]
     report.sections.append(("Final performance", blocks))
 
+    normalized = aggregate.normalized_table(results.evals, reps=reps)
+    if not normalized.empty:
+        report.sections.append(("Across envs (normalized final return)", [pd.DataFrame({
+            "method": normalized["label"], "envs": normalized["envs"], "runs": normalized["runs"],
+            "normalized final return IQM [95% CI]": [
+                aggregate.fmt_ci(r.normalized, r.lower, r.upper) for r in normalized.itertuples()]}),
+            "Per env, (return - uniform random) / (ceiling - uniform random) from the env "
+            "registry: 0 is the random policy, 1 the best achievable return. IQM over all runs of "
+            "all envs; the bootstrap resamples runs within each env."]))
+
     curve_frame = curves.aggregate_curves(results.evals, reps=reps)
     colors = curves.label_colors(results.evals["label"])
     curve_blocks: list = []

@@ -266,6 +266,13 @@ def run_sweep(sweep: SweepConfig, run_seed: SeedRunner | None = None, total_step
     params_space = spaces.load_space(sweep.method, sweep.space or None,
                                      config_fields if config_fields is not None
                                      else spaces.method_config_fields(sweep.method))
+    pinned = sorted(set(params_space) & set(sweep.fixed))
+    if pinned:  # a key=value on the command line fixes that hyperparameter instead of tuning it
+        params_space = {k: v for k, v in params_space.items() if k not in sweep.fixed}
+        log(f"fixed by the command line, not tuned: {', '.join(pinned)}")
+        if not params_space:
+            raise SweepError("every hyperparameter of the search space is fixed on the command "
+                             "line; nothing left to tune")
     if run_seed is None:
         total_steps = total_steps or _validate_with_protocol(sweep, params_space)
         run_seed = protocol_seed_runner(sweep)

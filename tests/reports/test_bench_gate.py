@@ -65,3 +65,26 @@ def test_committed_learning_checks_are_well_formed():
             assert steps[-1] >= int(check["overrides"]["total_steps"])
             assert all(b["lo"] < b["hi"] for b in check["band"])
     assert next(c for c in checks if c["name"] == "random/tomato-salad")["band"]
+
+
+def test_learning_gate_end_to_end_on_a_toy_run(tmp_path, monkeypatch, capsys):
+    """--refresh-learning measures a band with real protocol runs; the gate then passes, and fails
+    once the stored band no longer contains the curve."""
+    import tests.toy_env  # noqa: F401  registers toy/corridor
+
+    learning = tmp_path / "learning.json"
+    learning.write_text(json.dumps({"checks": [{
+        "name": "random/toy", "seed": 0, "band_seeds": [0, 1], "margin": 0.01, "band": [],
+        "overrides": {"method": "random", "env": "toy/corridor", "total_steps": "16",
+                      "eval_every": "8", "eval_episodes": "4"}}]}))
+    monkeypatch.setattr(gate, "LEARNING_FILE", learning)
+    monkeypatch.setattr(gate, "ROOT", tmp_path)
+    assert gate.main(["--refresh-learning"]) == 0
+    band = json.loads(learning.read_text())["checks"][0]["band"]
+    assert [b["step"] for b in band] == [0, 8, 16]
+    assert gate.main(["--no-speed"]) == 0
+    data = json.loads(learning.read_text())
+    data["checks"][0]["band"][1].update(lo=5.0, hi=6.0)  # returns of the corridor are < 1
+    learning.write_text(json.dumps(data))
+    assert gate.main(["--no-speed"]) == 1
+    assert "step 8: return" in capsys.readouterr().out

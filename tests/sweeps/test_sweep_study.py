@@ -164,3 +164,24 @@ def test_protocol_runner_prunes_through_run_stopped(tmp_path):
     # unpruned, the same runner returns the stored eval points of the finished run
     points = run_seed({"num_envs": 1}, 0, lambda step, point: None)
     assert [p["step"] for p in points] == [0, 8, 16, 24, 32, 40]
+
+
+def test_builtin_ppo_space_runs_through_the_protocol(tmp_path):
+    """Two trials of the shipped ppo.json space on the toy corridor, real protocol runs."""
+    import tests.toy_env  # noqa: F401
+    from harness.storage import Store
+
+    cfg = SweepConfig(method="ppo", env="toy/corridor", trials=2, seeds=(0,), pruner="none",
+                      out_dir=str(tmp_path), heartbeat=0,
+                      fixed={"total_steps": "256", "eval_every": "256", "eval_episodes": "2",
+                             "num_steps": "32", "num_envs": "2"})
+    logged = []
+    study = run_sweep(cfg, log=logged.append)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    # num_steps is pinned by the command line, every other key of ppo.json is tuned
+    assert "fixed by the command line, not tuned: num_steps" in logged
+    assert set(study.best_params) == set(spaces.load_space("ppo")) - {"num_steps"}
+    best = json.loads(open(cfg.export).read())
+    assert best["params"]["num_steps"] == 32 and best["params"]["num_envs"] == 2
+    runs = Store(cfg.store).runs_frame()
+    assert len(runs) == 2 and set(runs["status"]) == {"finished"}

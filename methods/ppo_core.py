@@ -27,8 +27,9 @@ methods, and ``harness list`` must not pay for torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -94,15 +95,15 @@ class PPOConfig(MethodConfig):
 class ActorCritic(Protocol):
     """What PPO needs from a network. ``infos`` are the rollout's trimmed info dicts."""
 
-    def logits(self, obs: "torch.Tensor", infos: Sequence[dict]) -> "torch.Tensor":
+    def logits(self, obs: torch.Tensor, infos: Sequence[dict]) -> torch.Tensor:
         """(B, n) action logits over global ids; non-offered ids may hold anything (masked here)."""
 
-    def values(self, obs: "torch.Tensor", infos: Sequence[dict]) -> "torch.Tensor":
+    def values(self, obs: torch.Tensor, infos: Sequence[dict]) -> torch.Tensor:
         """(B,) state values."""
 
-    def actor_parameters(self) -> list["torch.nn.Parameter"]: ...
+    def actor_parameters(self) -> list[torch.nn.Parameter]: ...
 
-    def critic_parameters(self) -> list["torch.nn.Parameter"]: ...
+    def critic_parameters(self) -> list[torch.nn.Parameter]: ...
 
     def after_actor_step(self) -> None:
         """Called after every optimiser step that changed the actor (e.g. to drop score caches)."""
@@ -130,7 +131,7 @@ def action_mask(infos: Sequence[dict], n: int) -> np.ndarray:
     return mask
 
 
-def masked_log_probs(logits: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+def masked_log_probs(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """log pi(a|s) over global ids; about -3.4e38 (probability exactly 0) where not offered.
 
     The most negative finite float rather than -inf: d/dx exp(x)*x at -inf is nan, and the entropy's
@@ -141,8 +142,8 @@ def masked_log_probs(logits: "torch.Tensor", mask: "torch.Tensor") -> "torch.Ten
     return torch.log_softmax(logits.masked_fill(~mask, torch.finfo(logits.dtype).min), dim=-1)
 
 
-def log_prob_and_entropy(logits: "torch.Tensor", mask: "torch.Tensor", actions: "torch.Tensor"
-                         ) -> tuple["torch.Tensor", "torch.Tensor"]:
+def log_prob_and_entropy(logits: torch.Tensor, mask: torch.Tensor, actions: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-prob of the taken actions and the entropy over the offered actions only."""
     import torch
 
@@ -153,7 +154,7 @@ def log_prob_and_entropy(logits: "torch.Tensor", mask: "torch.Tensor", actions: 
     return taken, -p_log_p.sum(dim=1)
 
 
-def sample_actions(log_probs: "torch.Tensor", rng: np.random.Generator, greedy: bool = False
+def sample_actions(log_probs: torch.Tensor, rng: np.random.Generator, greedy: bool = False
                    ) -> np.ndarray:
     """Global ids drawn from exp(log_probs) with the given numpy rng (one uniform per row).
 
@@ -197,9 +198,9 @@ def compute_gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, next
     return advantages, advantages + values
 
 
-def clipped_policy_loss(new_log_prob: "torch.Tensor", old_log_prob: "torch.Tensor",
-                        advantages: "torch.Tensor", clip_coef: float
-                        ) -> tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]:
+def clipped_policy_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor,
+                        advantages: torch.Tensor, clip_coef: float
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PPO-clip surrogate; returns (loss, approx_kl, clip_fraction).
 
     approx_kl = mean((ratio - 1) - log ratio), the low-variance estimator CleanRL and TWOSOME use.
@@ -217,9 +218,9 @@ def clipped_policy_loss(new_log_prob: "torch.Tensor", old_log_prob: "torch.Tenso
     return loss, approx_kl, clip_fraction
 
 
-def clipped_value_loss(new_values: "torch.Tensor", old_values: "torch.Tensor",
-                       returns: "torch.Tensor", clip_coef: float, clip: bool = True
-                       ) -> "torch.Tensor":
+def clipped_value_loss(new_values: torch.Tensor, old_values: torch.Tensor,
+                       returns: torch.Tensor, clip_coef: float, clip: bool = True
+                       ) -> torch.Tensor:
     """0.5 * mean(max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)), or the plain MSE/2."""
     import torch
 
@@ -230,7 +231,7 @@ def clipped_value_loss(new_values: "torch.Tensor", old_values: "torch.Tensor",
     return 0.5 * torch.max(unclipped, (v_clipped - returns) ** 2).mean()
 
 
-def normalize(advantages: "torch.Tensor") -> "torch.Tensor":
+def normalize(advantages: torch.Tensor) -> torch.Tensor:
     """(A - mean) / (std + 1e-8) within a minibatch; a single sample is left as is."""
     if advantages.numel() < 2:
         return advantages
@@ -297,7 +298,7 @@ class PPO:
 
     # -- acting ---------------------------------------------------------------------------------
 
-    def policy(self, obs: np.ndarray, infos: Sequence[dict]) -> tuple["torch.Tensor", np.ndarray]:
+    def policy(self, obs: np.ndarray, infos: Sequence[dict]) -> tuple[torch.Tensor, np.ndarray]:
         """No-grad masked log-probs (B, n) and the mask, for acting."""
         import torch
 

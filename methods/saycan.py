@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from harness.method_api import Method, MethodConfig
 from harness.registry import register_method
 

@@ -34,7 +34,6 @@ def threshold_for(spec) -> float:
 
 
 def run_one(method: str, env: str, seed: int, args, log) -> dict:
-    import numpy as np
 
     from harness.config import resolve_grid
     from harness.env_api import EnvPool
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
                 log.write(json.dumps({"summary": results[-1]}) + "\n")
                 log.flush()
 
-    print(f"\n| method | env | seed | steps to threshold | minutes | steps run | last return |")
+    print("\n| method | env | seed | steps to threshold | minutes | steps run | last return |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         reached = r["steps_to_threshold"]

@@ -1,5 +1,4 @@
 """CI-sized learning checks: each fails if the learning signal is broken (sign, masking, GAE, ...)."""
-import numpy as np
 import pytest
 import torch
 

@@ -10,7 +10,7 @@ import torch
 from harness.registry import METHODS
 from methods.ppo import PPOMethod
 from methods.saycan import SayCan
-from methods.twosome import Twosome, TwosomeNone, TwosomeToken
+from methods.twosome import Twosome, TwosomeNone
 from tests.methods.helpers import build, make_pool, toy_spec
 from tests.methods.toy_envs import ButtonChain, OneShot, RaggedRooms
 
@@ -114,7 +114,7 @@ def test_checkpoint_round_trip_resumes_identically(fake_llm, method_cls):
         assert torch.equal(pa, pb)
     # Cost counters of the LLM differ legitimately (b's score cache started cold); the rest match.
     llm_costs = {"llm_forwards", "tokens_forwarded", "score_cache_hits"}
-    strip = lambda c: {k: v for k, v in c.items() if k not in llm_costs}  # noqa: E731
+    strip = lambda c: {k: v for k, v in c.items() if k not in llm_costs}
     assert strip(a.counters()) == strip(b.counters())
 
 

@@ -6,8 +6,16 @@ import pytest
 import torch
 
 from methods.ppo import PPOMethod
-from methods.ppo_core import (PPOConfig, action_mask, clipped_policy_loss, clipped_value_loss,
-                              compute_gae, log_prob_and_entropy, masked_log_probs, sample_actions)
+from methods.ppo_core import (
+    PPOConfig,
+    action_mask,
+    clipped_policy_loss,
+    clipped_value_loss,
+    compute_gae,
+    log_prob_and_entropy,
+    masked_log_probs,
+    sample_actions,
+)
 from tests.methods.helpers import build, make_pool, toy_spec
 from tests.methods.toy_envs import ButtonChain, RaggedRooms
 

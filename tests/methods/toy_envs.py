@@ -93,9 +93,7 @@ class RaggedRooms(gym.Env):
         if action not in self.OFFERED[self.room]:
             raise AssertionError(f"action {action} not offered in room {self.room}")
         reward = 0.0
-        if action == 2:  # "open the fridge" moves to the bedroom in this toy world
-            self.room = 1
-        elif action == 1:
+        if action == 2 or action == 1:  # "open the fridge" moves to the bedroom in this toy world
             self.room = 1
         elif action == 0:
             self.room = 0

@@ -1,6 +1,11 @@
 import pytest
+import torch
 
 from tests.methods.fake_llm import FakeLLMPolicy
+
+# These tests run tiny networks: a second intra-op thread buys nothing, and on a busy machine
+# OpenMP threads contending for cores made them 10-20x slower (200 s instead of 9 s).
+torch.set_num_threads(1)
 
 
 @pytest.fixture

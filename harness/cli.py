@@ -65,6 +65,9 @@ def _write_report(store_url: str, out_dir: Path) -> None:
         print(f"harness: report written to {path}", file=sys.stderr)
 
 
+DELEGATED = {"report": "reports.cli", "sweep": "sweeps.cli"}
+
+
 def _delegate(module: str, argv: list[str]) -> int:
     try:
         entry = importlib.import_module(module)
@@ -85,18 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", metavar="key=value")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
-    for name, module, help_ in (("report", "reports.cli", "write the comparison report"),
-                                ("sweep", "sweeps.cli", "Optuna hyperparameter sweep")):
-        p = sub.add_parser(name, help=help_, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=lambda a, m=module: _delegate(m, a.rest))
+    # Listed for `harness --help`; main() hands their arguments over before argparse runs.
+    sub.add_parser("report", help="write the comparison report (harness report --help)")
+    sub.add_parser("sweep", help="Optuna hyperparameter sweep (harness sweep --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        # `report` and `sweep` own their whole argument list (options first included: argparse's
+        # REMAINDER would reject `harness report --generalization runs/`).
+        if argv and argv[0] in DELEGATED:
+            return _delegate(DELEGATED[argv[0]], argv[1:])
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
         return args.func(args)
     except BrokenPipeError:  # `harness list | head`: the reader left, nothing is wrong
         sys.stderr.close()

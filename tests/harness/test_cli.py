@@ -53,3 +53,10 @@ def test_run_grid_then_rerun_does_no_new_training(tmp_path, capsys):
     assert capsys.readouterr().out.count("already finished, skipped") == 4
     _, points_again = load_frames(f"sqlite:///{tmp_path}/results.db")
     assert points_again.wall_time.tolist() == points.wall_time.tolist()
+
+
+@pytest.mark.parametrize("command", ["report", "sweep"])
+def test_delegated_commands_accept_options_before_positionals(command):
+    result = harness(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"harness {command}" in result.stdout

@@ -88,3 +88,10 @@ def test_learning_gate_end_to_end_on_a_toy_run(tmp_path, monkeypatch, capsys):
     learning.write_text(json.dumps(data))
     assert gate.main(["--no-speed"]) == 1
     assert "step 8: return" in capsys.readouterr().out
+
+
+def test_baseline_sessions_combine_by_median():
+    sessions = [bench_json({"a": 1.0, "b": 0.1}), bench_json({"a": 3.0, "b": 0.2}),
+                bench_json({"a": 2.0, "b": 0.9})]
+    assert gate.medians(gate.merge_sessions(sessions)) == {"a": 2.0, "b": 0.2}
+    assert gate.merge_sessions(sessions[:1]) is sessions[0]

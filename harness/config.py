@@ -32,8 +32,10 @@ GRID_KEYS = {"methods": "method", "method": "method", "envs": "env", "env": "env
              "seeds": "seed", "seed": "seed"}
 RUN_KEYS = ("preset", "total_steps", "eval_every", "eval_episodes", "out_dir", "store")
 DEFAULTS = {"methods": "twosome,saycan", "envs": "overcooked/tomato-salad", "seeds": "0"}
-# Number of eval points (besides step 0) when eval_every is not given.
-DEFAULT_EVAL_POINTS = 20
+# When eval_every is not given: about this many eval points (besides step 0), at a multiple of
+# DEFAULT_EVAL_ALIGN so that methods with different rollout sizes share one eval grid.
+DEFAULT_EVAL_POINTS = 24
+DEFAULT_EVAL_ALIGN = 512
 
 
 class ConfigError(ValueError):
@@ -279,9 +281,9 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
         raise ConfigError(f"method {method_cls.name!r}: {err}") from None
 
     total_steps = (_positive_int("total_steps", values["total_steps"]) if "total_steps" in values
-                   else int(run_level.get("total_steps") or _paper_budget(env_spec)))
+                   else int(run_level.get("total_steps") or _default_budget(env_spec, preset)))
     eval_every = (_positive_int("eval_every", values["eval_every"]) if "eval_every" in values
-                  else int(run_level.get("eval_every") or max(1, total_steps // DEFAULT_EVAL_POINTS)))
+                  else int(run_level.get("eval_every") or _default_eval_every(total_steps)))
     # Round up to whole learn() units so eval points lie exactly on multiples of eval_every.
     multiple = method_cls.step_multiple(method_config)
     eval_every = -(-eval_every // multiple) * multiple
@@ -300,12 +302,21 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
                      env_kwargs=env_kwargs)
 
 
-def _paper_budget(env_spec: Any) -> int:
-    """The original training budget; a variant without one inherits its base task's."""
-    if env_spec.paper_total_steps:
-        return env_spec.paper_total_steps
+def _default_eval_every(total_steps: int) -> int:
+    if total_steps < DEFAULT_EVAL_ALIGN * DEFAULT_EVAL_POINTS:  # short runs: no alignment
+        return max(1, total_steps // DEFAULT_EVAL_POINTS)
+    return -(-total_steps // (DEFAULT_EVAL_POINTS * DEFAULT_EVAL_ALIGN)) * DEFAULT_EVAL_ALIGN
+
+
+def _default_budget(env_spec: Any, preset: str) -> int:
+    """The env's default budget (``preset=paper``: the original's); a variant without one inherits
+    its base task's, so every method in a grid trains for the same number of env steps."""
+    budget = env_spec.paper_total_steps if preset == "paper" else (
+        env_spec.default_total_steps or env_spec.paper_total_steps)
+    if budget:
+        return budget
     if env_spec.base_task:
-        return _paper_budget(ENVS.get(env_spec.base_task))
+        return _default_budget(ENVS.get(env_spec.base_task), preset)
     return 50_000
 
 

@@ -37,6 +37,9 @@ class EnvSpec:
     ceiling: float | None = None  # best achievable logged return (for thresholds in reports)
     random_return: float | None = None  # uniform-random policy's mean logged return
     paper_total_steps: int | None = None  # the original training budget (decisions x envs)
+    # The harness's default budget: enough for TWOSOME with SmolLM2 to learn on a 2-core CPU in
+    # well under an hour where it can. preset=paper uses paper_total_steps instead.
+    default_total_steps: int | None = None
     tags: tuple[str, ...] = ()  # e.g. ("unseen",) for the generalization set
     base_task: str | None = None  # for variants: the task they are a word substitution of
     default_kwargs: dict[str, Any] = field(default_factory=dict)

@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.registry import register_env
 
-_COMMON = dict(family="overcooked", paper_total_steps=500_000)
+_COMMON = dict(family="overcooked", paper_total_steps=500_000, default_total_steps=12_288)
 
 
 def _make(task: str, **kwargs: Any):

@@ -84,12 +84,14 @@ register_env(
     "virtualhome/food-preparation",
     description="VirtualHome: heat the pancake in the microwave (6-step optimum, 10 actions, 11 flags)",
     family="virtualhome", ceiling=FOOD_CEILING, random_return=0.003, paper_total_steps=50_000,
+    default_total_steps=20_480,
 )(functools.partial(make, "food-preparation"))
 
 register_env(
     "virtualhome/entertainment",
     description="VirtualHome: watch TV on the sofa with chips and milk (11-step optimum, 17 actions, 21 flags)",
     family="virtualhome", ceiling=ENTERTAINMENT_CEILING, random_return=0.0, paper_total_steps=200_000,
+    default_total_steps=20_480,
 )(functools.partial(make, "entertainment"))
 
 for _suffix, _what in _VARIANT_DESCRIPTIONS.items():

@@ -1,15 +1,12 @@
 """Runs a grid of run configs, one after another, skipping what the store already finished."""
 from __future__ import annotations
 
-import logging
 import traceback
 from dataclasses import dataclass
 
 from harness.config import RunConfig
 from harness.protocol import RunResult, run
 from harness.storage import Store
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -1,3 +1,2 @@
-import pytest
 
 import tests.toy_env  # noqa: F401  registers toy/corridor for harness tests

@@ -51,6 +51,16 @@ def fmt_ci(point: float, lower: float, upper: float, digits: int = 3) -> str:
     return f"{point:.{digits}f} [{lower:.{digits}f}, {upper:.{digits}f}]"
 
 
+def fmt_duration(seconds: float) -> str:
+    if seconds is None or np.isnan(seconds):
+        return "n/a"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def aggregate_table(evals: pd.DataFrame, runs: pd.DataFrame | None = None,
                     threshold: float = DEFAULT_THRESHOLD, reps: int = 2000, seed: int = 0,
                     env_infos: dict[str, EnvInfo] | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -79,7 +89,10 @@ def aggregate_table(evals: pd.DataFrame, runs: pd.DataFrame | None = None,
             last = finals[finals["run_id"].isin(run_ids)]
             row = {"env": env, "label": label, "runs": len(run_ids),
                    "finished": int(sum(status.get(r) == "finished" for r in run_ids)),
-                   "final_step": int(last["step"].median())}
+                   "final_step": int(last["step"].median()),
+                   # training + evaluation wall clock to the final point (cumulative over resumes)
+                   "wall_time": stats.iqm(last["wall_time"].dropna().to_numpy(float))
+                   if "wall_time" in last else float("nan")}
             for metric, name in (("return_mean", "final_return"), ("success_rate", "final_success")):
                 p, lo, hi = stats.bootstrap_ci(last[metric].to_numpy(float), stats.iqm, reps=reps,
                                                seed=seed)
@@ -100,6 +113,33 @@ def aggregate_table(evals: pd.DataFrame, runs: pd.DataFrame | None = None,
                             "reached": f"{reached}/{len(run_ids)}"})
             rows.append(row)
     return pd.DataFrame(rows), list(dict.fromkeys(notes))
+
+
+def normalized_table(evals: pd.DataFrame, reps: int = 2000, seed: int = 0,
+                     env_infos: dict[str, EnvInfo] | None = None) -> pd.DataFrame:
+    """rliable's aggregate across tasks: final return normalized per env to
+    ``(return - random) / (ceiling - random)`` (0 = uniform random, 1 = the ceiling), IQM over all
+    runs of all envs a method covers, CI from a bootstrap stratified by env. Only envs whose
+    registry entry gives both ceiling and random return count; a method needs two such envs."""
+    env_infos = dict(env_infos or {})
+    finals = final_points(evals)
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    for env, group in finals.groupby("env", sort=True):
+        info = env_infos.setdefault(env, env_info(env))
+        if info.ceiling is None or info.random_return is None or info.ceiling == info.random_return:
+            continue
+        for label, g in group.groupby("label"):
+            normalized = (g["return_mean"].to_numpy(float) - info.random_return) / (
+                info.ceiling - info.random_return)
+            scores.setdefault(label, {})[env] = normalized
+    rows = []
+    for label, by_env in sorted(scores.items()):
+        if len(by_env) < 2:
+            continue
+        p, lo, hi = stats.bootstrap_ci(list(by_env.values()), stats.iqm, reps=reps, seed=seed)
+        rows.append({"label": label, "envs": len(by_env), "runs": sum(map(len, by_env.values())),
+                     "normalized": p, "lower": lo, "upper": hi})
+    return pd.DataFrame(rows, columns=["label", "envs", "runs", "normalized", "lower", "upper"])
 
 
 def improvement_table(evals: pd.DataFrame, reps: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -132,6 +172,7 @@ def display_table(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> 
                                               r.final_success_hi, 2) for r in table.itertuples()],
         "AUC (mean return) [95% CI]": [fmt_ci(r.auc, r.auc_lo, r.auc_hi)
                                        for r in table.itertuples()],
+        "wall time to final (IQM)": [fmt_duration(t) for t in table["wall_time"]],
     })
     if table["threshold"].notna().any():
         shown[f"steps to {threshold:g}x ceiling (seeds reaching)"] = [

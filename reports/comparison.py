@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import aggregate, curves, generalization
-from reports.data import Results, load_results
+from reports.data import EmptyStoreError, Results, load_results
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -76,8 +76,18 @@ def build_report(results: Results, reps: int = 2000,
 
     table, notes = aggregate.aggregate_table(results.evals, runs, threshold=threshold, reps=reps)
     blocks: list = [aggregate.display_table(table, threshold)]
-    blocks += [f"Note: {n}." for n in notes]
+    blocks += [f"- Note: {n}." for n in notes]
     report.sections.append(("Final performance", blocks))
+
+    normalized = aggregate.normalized_table(results.evals, reps=reps)
+    if not normalized.empty:
+        report.sections.append(("Across envs (normalized final return)", [pd.DataFrame({
+            "method": normalized["label"], "envs": normalized["envs"], "runs": normalized["runs"],
+            "normalized final return IQM [95% CI]": [
+                aggregate.fmt_ci(r.normalized, r.lower, r.upper) for r in normalized.itertuples()]}),
+            "Per env, (return - uniform random) / (ceiling - uniform random) from the env "
+            "registry: 0 is the random policy, 1 the best achievable return. IQM over all runs of "
+            "all envs; the bootstrap resamples runs within each env."]))
 
     curve_frame = curves.aggregate_curves(results.evals, reps=reps)
     colors = curves.label_colors(results.evals["label"])
@@ -113,7 +123,7 @@ def build_report(results: Results, reps: int = 2000,
             f"Cells: eval return IQM over training seeds [95% CI] / success rate; "
             f"{', '.join(map(str, episodes))} sampled episodes per evaluation. n/a: not measurable "
             "(see notes).",
-            *[f"n/a {r.label} on {r.task}: {r.note}" for r in summ.itertuples()
+            *[f"- n/a {r.label} on {r.task}: {r.note}" for r in summ.itertuples()
               if r.status != "ok" and r.note],
             report.figures["generalization"]]))
     return report
@@ -138,9 +148,11 @@ def render_markdown(report: Report) -> str:
             if isinstance(block, pd.DataFrame):
                 lines += [markdown_table(block), ""]
             elif isinstance(block, Figure):
-                lines += [f"![{block.title}]({PLOTS_DIR}/{block.name}.png)", ""]
+                lines += ["", f"![{block.title}]({PLOTS_DIR}/{block.name}.png)", ""]
+            elif str(block).startswith("- ") or str(block).endswith("  "):
+                lines.append(str(block))  # list items and hard line breaks stay together
             else:
-                lines.append(str(block))
+                lines += [str(block), ""]
         lines.append("")
     return "\n".join(lines)
 
@@ -179,8 +191,13 @@ def write_report(store_url: str, out_dir: str | Path, reps: int = 2000,
                  threshold: float = aggregate.DEFAULT_THRESHOLD) -> Path:
     """Write ``report.md`` (+ ``plots/*.png``) and a self-contained ``report.html`` under
     ``out_dir``; returns the HTML path. ``store_url`` may also be a run directory."""
-    results = load_results(store_url)
-    report = build_report(results, reps=reps, threshold=threshold)
+    try:
+        results = load_results(store_url)
+    except EmptyStoreError as err:  # e.g. every run of a grid failed: say so instead of crashing
+        report = Report(title="Method comparison", source=str(store_url),
+                        sections=[("Overview", [f"No results to compare: {err}."])])
+    else:
+        report = build_report(results, reps=reps, threshold=threshold)
     out = Path(out_dir)
     (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
     for figure in report.figures.values():

@@ -20,6 +20,10 @@ class ReportError(ValueError):
     """A report cannot be built; ``str()`` is the one-line message shown to users."""
 
 
+class EmptyStoreError(ReportError):
+    """The store exists but holds no eval points yet."""
+
+
 def resolve_store_url(source: str | Path) -> str:
     """The SQLAlchemy URL of ``source`` (a URL, a run directory or a SQLite file)."""
     text = str(source)
@@ -92,7 +96,7 @@ def load_results(source: str | Path) -> Results:
     url = resolve_store_url(source)
     runs, evals = load_frames(url)
     if runs.empty or evals.empty:
-        raise ReportError(f"store {url} holds no eval points yet (runs: {len(runs)})")
+        raise EmptyStoreError(f"store {url} holds no eval points yet (runs: {len(runs)})")
     runs = runs.copy()
     runs["label"] = variant_labels(runs)
     evals = evals.merge(runs[["run_id", "label"]], on="run_id", how="left")

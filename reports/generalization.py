@@ -1,10 +1,10 @@
 """Zero-shot generalization to unseen tasks (the paper's Figure 6), stored so reports can rebuild it.
 
 Checkpoints trained on Food Preparation are evaluated on the six prompt-substitution variants and on
-Entertainment; checkpoints trained on Entertainment on Food Preparation. Next to them: each method's
-*untrained* policy (a freshly built method, i.e. step 0: for TWOSOME the frozen LLM with word
-normalization, which is what "zero-shot LLM" means here) for the methods named in ``untrained``.
-Methods that declare ``trains = False`` (saycan, random) are untrained by nature and appear once.
+Entertainment; checkpoints trained on Entertainment on Food Preparation (stage ``final``: the run's
+last checkpoint). Next to them, for the trainable methods named in ``untrained``, the *step-0*
+policy (a freshly built method: for TWOSOME the frozen LLM with word normalization, i.e. the
+zero-shot LLM; stage ``step0``). Methods with nothing to learn (saycan, random) appear once.
 
 Every (method, unseen evaluation) pair gets a row: a measured result, or ``n/a`` with the reason
 (no run trained on the source task, observation/action spaces that do not fit the target env, a run
@@ -40,7 +40,7 @@ metadata = sa.MetaData()
 generalization_table = sa.Table(
     "generalization", metadata,
     sa.Column("source_run_id", sa.String(128), primary_key=True),  # "" for a missing source
-    sa.Column("stage", sa.String(16), primary_key=True),  # trained | untrained
+    sa.Column("stage", sa.String(16), primary_key=True),  # final (last checkpoint) | step0 (fresh)
     sa.Column("method", sa.String(128), primary_key=True),
     sa.Column("train_env", sa.String(128), primary_key=True),
     sa.Column("eval_env", sa.String(128), primary_key=True),
@@ -176,17 +176,17 @@ def run_generalization(store_url: str, methods: list[str] | None = None,
             trains = bool(getattr(METHODS.get(name), "trains", True))
         except UnknownNameError:
             trains = True
-        stages = ["trained"] + (["untrained"] if trains and name in untrained else [])
+        stages = ["final"] + (["step0"] if trains and name in untrained else [])
         for stage in stages:
             for train_env, eval_env in UNSEEN:
                 candidates = sources[(sources["method"] == name) & (sources["env"] == train_env)]
-                base = {"method": name, "stage": stage if trains else "untrained",
+                base = {"method": name, "stage": stage,
                         "train_env": train_env, "eval_env": eval_env}
                 if candidates.empty:
                     record({**base, "source_run_id": "", "seed": None}, status="n/a",
                            note=f"no {name} run trained on {train_env}")
                     continue
-                if stage == "untrained":
+                if stage == "step0":
                     candidates = candidates.head(1)  # before training, seeds do not matter
                 for run in candidates.to_dict("records"):
                     base_run = {**base, "source_run_id": run["run_id"], "seed": int(run["seed"])}
@@ -203,10 +203,10 @@ def _evaluate_one(hooks: Hooks, store: Any, run: dict, stage: str, eval_env: str
 
     if eval_env not in envs:
         return {"status": "n/a", "note": f"env {eval_env} is not registered"}
-    if stage == "trained" and run.get("status") != "finished":
+    if stage == "final" and run.get("status") != "finished":
         return {"status": "n/a", "note": f"run {run['run_id']} is {run.get('status')}, not finished"}
     try:
-        load = hooks.load_method if stage == "trained" else hooks.fresh_method
+        load = hooks.load_method if stage == "final" else hooks.fresh_method
         method = load(store, run["run_id"], eval_env)
         env_kwargs = json.loads(run["config_json"]).get("env_kwargs") or {}
         result = hooks.evaluate(method, envs.get(eval_env), env_kwargs, episodes, eval_seed)
@@ -251,7 +251,7 @@ def read_generalization(store_url: str) -> pd.DataFrame:
 
 
 def method_label(method: str, stage: str) -> str:
-    return method if stage == "trained" else f"{method} (untrained)"
+    return method if stage == "final" else f"{method} (step 0)"
 
 
 def summary(frame: pd.DataFrame, reps: int = 2000, seed: int = 0) -> pd.DataFrame:

@@ -112,12 +112,13 @@ def probability_of_improvement_ci(x, y, reps: int = 2000, confidence: float = 0.
     if a.shape[0] < 2 and b.shape[0] < 2:
         return point, point, point
     rng = np.random.default_rng(seed)
-    tasks = np.arange(a.shape[1])
-    ia = rng.integers(0, a.shape[0], size=(reps, a.shape[0], a.shape[1]))
-    ib = rng.integers(0, b.shape[0], size=(reps, b.shape[0], b.shape[1]))
-    estimates = np.empty(reps)
-    for r in range(reps):
-        estimates[r] = probability_of_improvement(a[ia[r], tasks], b[ib[r], tasks])
+    estimates = np.zeros(reps)
+    for t in range(a.shape[1]):  # each task's runs resampled on their own (stratified)
+        xa = a[rng.integers(0, a.shape[0], size=(reps, a.shape[0])), t]  # (reps, runs_x)
+        yb = b[rng.integers(0, b.shape[0], size=(reps, b.shape[0])), t]  # (reps, runs_y)
+        diff = xa[:, :, None] - yb[:, None, :]
+        estimates += ((diff > 0) + 0.5 * (diff == 0)).mean(axis=(1, 2))
+    estimates /= a.shape[1]
     alpha = (1.0 - confidence) / 2.0
     lower, upper = np.quantile(estimates, [alpha, 1.0 - alpha])
     return point, float(lower), float(upper)

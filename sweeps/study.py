@@ -266,9 +266,17 @@ def run_sweep(sweep: SweepConfig, run_seed: SeedRunner | None = None, total_step
     params_space = spaces.load_space(sweep.method, sweep.space or None,
                                      config_fields if config_fields is not None
                                      else spaces.method_config_fields(sweep.method))
+    pinned = sorted(set(params_space) & set(sweep.fixed))
+    if pinned:  # a key=value on the command line fixes that hyperparameter instead of tuning it
+        params_space = {k: v for k, v in params_space.items() if k not in sweep.fixed}
+        log(f"fixed by the command line, not tuned: {', '.join(pinned)}")
+        if not params_space:
+            raise SweepError("every hyperparameter of the search space is fixed on the command "
+                             "line; nothing left to tune")
     if run_seed is None:
         total_steps = total_steps or _validate_with_protocol(sweep, params_space)
         run_seed = protocol_seed_runner(sweep)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own one line per trial instead
     study, storage = open_study(sweep)
     recover_stale_trials(study, storage, force=sweep.fail_running, max_retry=sweep.max_retry,
                          log=log)
@@ -276,7 +284,6 @@ def run_sweep(sweep: SweepConfig, run_seed: SeedRunner | None = None, total_step
     log(f"study {sweep.study!r} in {sweep.storage}: {len(study.trials)} trials so far, "
         f"{finished_count(study)} finished, {max(remaining, 0)} to go")
     if remaining > 0:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         study.optimize(
             make_objective(sweep, params_space, run_seed, total_steps or 0),
             n_trials=remaining, catch=(RuntimeError, ValueError),  # a bad draw fails its trial only

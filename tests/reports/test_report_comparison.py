@@ -98,3 +98,46 @@ def test_report_source_resolution(two_method_store, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReportError, match="without results.db"):
         resolve_store_url(tmp_path / "empty")
+
+
+def test_report_of_an_empty_store_says_so(tmp_path):
+    from harness.storage import Store
+
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    Store(url)  # tables, no runs
+    html = comparison.write_report(url, tmp_path).read_text()
+    assert "No results to compare" in html and "holds no eval points yet" in html
+
+
+def test_report_cli_errors_are_one_line(tmp_path, capsys):
+    from reports.cli import main
+
+    assert main([str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("harness report: ") and "no such run directory" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_report_cli_writes_next_to_the_store(two_method_store, capsys):
+    from reports.cli import main
+
+    assert main([two_method_store, "--reps", "100"]) == 0
+    folder = two_method_store.removeprefix("sqlite:///").rsplit("/", 1)[0]
+    md = open(f"{folder}/report.md").read()
+    assert "wall time to final (IQM)" in md and "| a/x | bad | 5 (5) | 4000 |" in md
+
+
+def test_normalized_table_across_envs(make_store):
+    # env a: random 0, ceiling 1; env b: random -1, ceiling 1. Final returns normalize to
+    # a: 0.5, 0.5 and b: (0 + 1) / 2 = 0.5, (1 + 1) / 2 = 1.0 -> pooled [0.5, 0.5, 0.5, 1.0]
+    url = make_store({("m", "a"): [[0.5] * 5, [0.5] * 5], ("m", "b"): [[0.0] * 5, [1.0] * 5],
+                      ("solo", "a"): [[0.2] * 5]})
+    results = load_results(url)
+    infos = {"a": EnvInfo(1.0, 0.0), "b": EnvInfo(1.0, -1.0)}
+    table = aggregate.normalized_table(results.evals, reps=500, env_infos=infos)
+    assert list(table["label"]) == ["m"]  # 'solo' covers one env only
+    row = table.iloc[0]
+    assert (row["envs"], row["runs"]) == (2, 4)
+    assert row["normalized"] == pytest.approx(0.5)  # IQM of [0.5, 0.5, 0.5, 1.0]: middle two
+    # env a's runs are identical and env b's resamples give {0.5,0.5},{0.5,1},{1,1}: bounded CI
+    assert 0.5 - 1e-9 <= row["lower"] <= row["upper"] <= 0.75 + 1e-9

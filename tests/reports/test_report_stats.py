@@ -72,6 +72,12 @@ def test_probability_of_improvement_identical_and_dominated():
     assert p == 0.5 and lower < 0.5 < upper
 
 
+def test_probability_of_improvement_ci_matches_exhaustive_resampling():
+    # x = {0, 1} vs y = {0.5}: a resample of x is {0,0}, mixed or {1,1} with probability 1/4,
+    # 1/2, 1/4, giving P = 0, 0.5, 1; the 95% percentile interval is therefore [0, 1].
+    assert stats.probability_of_improvement_ci([0.0, 1.0], [0.5], reps=4000) == (0.5, 0.0, 1.0)
+
+
 def test_probability_of_improvement_averages_tasks():
     x = np.array([[1.0, 0.0], [1.0, 0.0]])  # wins task 0, loses task 1
     y = np.array([[0.0, 1.0], [0.0, 1.0]])

@@ -76,5 +76,13 @@ def test_sweep_survives_sigkill_and_resumes_the_same_study(tmp_path):
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
     killed = next(t for t in after if t.number == killed_number)
     assert retry[0].params == killed.params
-    best = json.loads((tmp_path / "sweeps" / "random__toy-corridor__auc" / "best.json").read_text())
+    best_file = tmp_path / "sweeps" / "random__toy-corridor__auc" / "best.json"
+    best = json.loads(best_file.read_text())
     assert best["params"].keys() == {"num_envs"} and best["finished_trials"] == 5
+
+    # the exported preset is what `harness run ... preset=<file>` takes
+    import tests.toy_env  # noqa: F401
+    from harness.config import resolve_grid
+
+    (config,) = resolve_grid({"method": "random", "env": "toy/corridor", "preset": str(best_file)})
+    assert config.method_config.num_envs == best["params"]["num_envs"]

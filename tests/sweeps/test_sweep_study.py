@@ -138,3 +138,50 @@ def test_cli_parsing_errors():
     assert (cfg.trials, cfg.seeds, cfg.fixed) == (30, (0, 1, 2), {"total_steps": "5000",
                                                                  "lr": "1e-3"})
     assert cfg.study == "ppo__overcooked-tomato-salad__auc"
+
+
+def test_protocol_runner_prunes_through_run_stopped(tmp_path):
+    """A pruned trial stops its protocol run at the eval point and the store says 'pruned'."""
+    import tests.toy_env  # noqa: F401  registers toy/corridor
+    from harness.storage import Store
+    from sweeps.study import protocol_seed_runner
+
+    cfg = SweepConfig(method="random", env="toy/corridor", seeds=(0,), out_dir=str(tmp_path),
+                      fixed={"total_steps": "40", "eval_every": "8", "eval_episodes": "2"})
+    run_seed = protocol_seed_runner(cfg)
+    seen = []
+
+    def report(step, point):
+        seen.append(step)
+        if step >= 8:
+            raise optuna.TrialPruned("median says stop")
+
+    with pytest.raises(optuna.TrialPruned, match="median says stop"):
+        run_seed({"num_envs": 2}, 0, report)
+    assert seen == [0, 8]
+    runs = Store(cfg.store).runs_frame()
+    assert list(runs["status"]) == ["pruned"] and list(runs["steps_done"]) == [8]
+    # unpruned, the same runner returns the stored eval points of the finished run
+    points = run_seed({"num_envs": 1}, 0, lambda step, point: None)
+    assert [p["step"] for p in points] == [0, 8, 16, 24, 32, 40]
+
+
+def test_builtin_ppo_space_runs_through_the_protocol(tmp_path):
+    """Two trials of the shipped ppo.json space on the toy corridor, real protocol runs."""
+    import tests.toy_env  # noqa: F401
+    from harness.storage import Store
+
+    cfg = SweepConfig(method="ppo", env="toy/corridor", trials=2, seeds=(0,), pruner="none",
+                      out_dir=str(tmp_path), heartbeat=0,
+                      fixed={"total_steps": "256", "eval_every": "256", "eval_episodes": "2",
+                             "num_steps": "32", "num_envs": "2"})
+    logged = []
+    study = run_sweep(cfg, log=logged.append)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    # num_steps is pinned by the command line, every other key of ppo.json is tuned
+    assert "fixed by the command line, not tuned: num_steps" in logged
+    assert set(study.best_params) == set(spaces.load_space("ppo")) - {"num_steps"}
+    best = json.loads(open(cfg.export).read())
+    assert best["params"]["num_steps"] == 32 and best["params"]["num_envs"] == 2
+    runs = Store(cfg.store).runs_frame()
+    assert len(runs) == 2 and set(runs["status"]) == {"finished"}

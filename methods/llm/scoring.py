@@ -102,11 +102,6 @@ def normalize(joint: torch.Tensor, mode: str, n_tokens: Sequence[int],
     return joint / torch.tensor(counts, dtype=torch.float32, device=joint.device)
 
 
-def decoder_and_head(lm: torch.nn.Module):
-    """The transformer body (returns final-normed hidden states) and the LM head of a causal LM."""
-    return lm.base_model, lm.get_output_embeddings()
-
-
 def _head_logprobs(lm: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     logits = lm.get_output_embeddings()(hidden).float()
     cap = getattr(lm.config, "final_logit_softcapping", None)

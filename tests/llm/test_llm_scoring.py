@@ -42,7 +42,7 @@ def reference(policy, prompt, acts) -> torch.Tensor:
         return naive_joint_logprobs(policy._causal_lm, policy.tokenizer, prompt, acts, batched=False)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), pool=st.lists(prompts, min_size=1, max_size=3),
        n_states=st.integers(1, 5), chunk=st.sampled_from([4096, 48]))
 def test_shared_scoring_equals_naive_reference(shared_policy, data, pool, n_states, chunk):

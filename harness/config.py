@@ -17,9 +17,11 @@ Grammar of overrides (what ``harness run`` takes):
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import itertools
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +100,7 @@ def parse_value(key: str, text: str, type_: Any) -> Any:
     """Convert ``text`` to ``type_`` (int, float, bool, str, tuples/lists of those, Optional)."""
     origin = typing.get_origin(type_)
     args = typing.get_args(type_)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if text.lower() in ("none", "null"):
             return None
         return parse_value(key, text, next(a for a in args if a is not type(None)))
@@ -229,7 +231,6 @@ def _check_keys(overrides: dict[str, str], method_classes: dict[str, type]) -> N
         if not any(key in _field_types(cls.Config) for cls in method_classes.values()):
             valid = sorted(set(RUN_KEYS) | {"methods", "envs", "seeds", "env.<kwarg>"}
                            | {k for cls in method_classes.values() for k in _field_types(cls.Config)})
-            import difflib
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"unknown key {key!r}; valid keys: {', '.join(valid)}.{hint}")

@@ -247,8 +247,9 @@ def run(config: RunConfig, store: Store, progress: bool = True,
     return RunResult(run_id, "finished", points)
 
 
-def load_method(store: Store, run_id: str, env: str | None = None) -> Method:
-    """Rebuild a run's method from its last checkpoint, optionally to act in another env."""
+def load_method(store: Store, run_id: str, env: str | None = None, trained: bool = True) -> Method:
+    """Rebuild a run's method to act in ``env`` (default: its own): from its last checkpoint, or
+    with ``trained=False`` as it was before any training (its step-0 policy)."""
     record = store.get_run(run_id)
     if record is None:
         raise KeyError(f"no run {run_id!r} in {store.url}")
@@ -263,7 +264,9 @@ def load_method(store: Store, run_id: str, env: str | None = None) -> Method:
     source_env, target_env = source_spec.make(**env_kwargs), target_spec.make(**env_kwargs)
     same_spaces = (source_env.observation_space == target_env.observation_space
                    and source_env.action_space == target_env.action_space)
+    source_env.close()
     if not same_spaces and not method_cls.reads_text:
+        target_env.close()
         raise IncompatibleEnvError(
             f"{identity['method']} trained on {identity['env']} reads the observation vector and "
             f"cannot act in {target_spec.name} (different observation/action spaces)")
@@ -271,8 +274,9 @@ def load_method(store: Store, run_id: str, env: str | None = None) -> Method:
     method = method_cls(method_config, target_spec, target_env.observation_space,
                         target_env.action_space, total_steps=identity["total_steps"],
                         seed=identity["seed"])
+    target_env.close()
     checkpoint_path = Path(record["run_dir"]) / CHECKPOINT
-    if checkpoint_path.exists():
+    if trained and checkpoint_path.exists():
         with open(checkpoint_path, "rb") as f:
             method.load_state_dict(pickle.load(f)["method"])
     return method

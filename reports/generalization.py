@@ -99,46 +99,10 @@ def protocol_hooks() -> Hooks:
 
 
 def fresh_method(store: Any, run_id: str, env: str) -> Any:
-    """The run's method as built before any training (its step-0 policy), to act in ``env``:
-    ``protocol.load_method`` minus the checkpoint, with the same compatibility rule."""
+    """The run's method as built before any training (its step-0 policy), to act in ``env``."""
     from harness import protocol
 
-    record = store.get_run(run_id)
-    if record is None:
-        raise KeyError(f"no run {run_id!r} in {store.url}")
-    identity = json.loads(record["config_json"])
-    config = protocol.RunConfig(
-        method=identity["method"], env=env, seed=int(identity["seed"]), preset=record["preset"],
-        total_steps=int(identity["total_steps"]), eval_every=int(identity["eval_every"]),
-        eval_episodes=int(identity["eval_episodes"]), out_dir="", store=store.url,
-        method_config=_method_config(identity), env_kwargs=identity.get("env_kwargs") or {})
-    source, target = _spaces(identity["env"], config.env_kwargs), _spaces(env, config.env_kwargs)
-    if source != target and not getattr(protocol.METHODS.get(config.method), "reads_text", False):
-        raise protocol.IncompatibleEnvError(
-            f"{config.method} reads the observation vector of {identity['env']} and cannot act in "
-            f"{env} (different observation/action spaces)")
-    return protocol.build_method(config)
-
-
-def _method_config(identity: dict) -> Any:
-    import dataclasses
-
-    from harness.registry import METHODS
-
-    cls = METHODS.get(identity["method"])
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    return cls.Config(**{k: (tuple(v) if isinstance(v, list) else v)
-                         for k, v in (identity.get("method_config") or {}).items() if k in fields})
-
-
-def _spaces(env: str, env_kwargs: dict) -> tuple:
-    from harness.registry import ENVS
-
-    instance = ENVS.get(env).make(**env_kwargs)
-    try:
-        return instance.observation_space, instance.action_space
-    finally:
-        instance.close()
+    return protocol.load_method(store, run_id, env, trained=False)
 
 
 def run_generalization(store_url: str, methods: list[str] | None = None,

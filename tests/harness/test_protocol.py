@@ -110,3 +110,29 @@ def test_sigkill_mid_run_loses_no_finished_eval_point(tmp_path):
     assert after[:len(before)] == before
     assert [p[0] for p in after] == list(range(0, 401, 40))
     assert store.get_run(config.run_id)["status"] == "finished"
+
+
+def test_load_method_restores_the_checkpoint_or_the_step0_policy(tmp_path):
+    import numpy as np
+
+    from harness.protocol import load_method
+
+    config = one_config(tmp_path)
+    store = Store(config.store)
+    run(config, store, progress=False)
+    trained = load_method(store, config.run_id)
+    untrained = load_method(store, config.run_id, trained=False)
+    # random's only state is its training RNG: fresh = seeded, trained = advanced by 96 steps.
+    assert untrained.rng.bit_generator.state == np.random.default_rng(3).bit_generator.state
+    assert trained.rng.bit_generator.state != untrained.rng.bit_generator.state
+
+
+def test_load_method_refuses_a_vector_method_in_an_env_with_other_spaces(tmp_path):
+    from harness.protocol import IncompatibleEnvError, load_method
+
+    config = one_config(tmp_path, methods="ppo", total_steps="256", eval_every="256")
+    store = Store(config.store)
+    run(config, store, progress=False)
+    with pytest.raises(IncompatibleEnvError, match="cannot act in overcooked/tomato-salad"):
+        load_method(store, config.run_id, env="overcooked/tomato-salad")
+    assert load_method(store, config.run_id).env_spec.name == "toy/corridor"

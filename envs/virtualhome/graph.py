@@ -80,3 +80,39 @@ def task_graph(task_name: str, fix_typos: bool = False, legacy_wording: bool = F
     task = TASKS[task_name]
     wording = replace(task.wording, fix_typos=bool(fix_typos), legacy=bool(legacy_wording))
     return build_graph(replace(task, wording=wording))
+
+
+def policy_outcome(graph: TaskGraph, action_probs) -> tuple[float, float]:
+    """Exact episode success probability and expected logged return of a memoryless policy.
+
+    ``action_probs(node)`` gives the probabilities of ``node.action_ids`` (the offered actions, in
+    order); the policy may depend on anything in the node, e.g. its prompt. The state distribution
+    is propagated over the whole horizon, so the answer has no sampling error - what an episode
+    count of 10 or 300 can only estimate (a policy that succeeds 0.1% of the time looks like 0).
+    """
+    gamma, horizon = graph.task.gamma, graph.task.horizon
+    probs = {}
+    mass, success, mean_return = {0: 1.0}, 0.0, 0.0
+    for t in range(horizon):
+        after: dict[int, float] = {}
+        for i, p in mass.items():
+            node = graph.nodes[i]
+            if i not in probs:
+                probs[i] = np.asarray(action_probs(node), dtype=np.float64)
+                if probs[i].shape != (len(node.action_ids),):
+                    raise ValueError(f"action_probs gave shape {probs[i].shape} for a node with "
+                                     f"{len(node.action_ids)} offered actions")
+            for action, q in zip(node.action_ids, probs[i]):
+                j = node.next[action]
+                if graph.nodes[j].success:
+                    success += p * q
+                    mean_return += p * q * gamma**t
+                else:
+                    after[j] = after.get(j, 0.0) + p * q
+        mass = after
+    return success, mean_return
+
+
+def uniform_policy(node: Node) -> np.ndarray:
+    """The random baseline: uniform over the offered actions."""
+    return np.full(len(node.action_ids), 1.0 / len(node.action_ids))

@@ -5,6 +5,9 @@
 
 For each prompt: every offered action's token and word count, joint log-probability, and the
 policy's probabilities under the three normalizations (spec §2.1 step 7) of the frozen model.
+Then, per VirtualHome task, the frozen policy's exact episode success probability and expected
+logged return (every reachable observation scored once, the state distribution propagated over the
+horizon: no sampling error), next to the uniform random policy's.
 """
 from __future__ import annotations
 
@@ -16,22 +19,51 @@ from methods.llm.prompts import FOOD_INITIAL, TOMATO_INITIAL
 
 STATES = {"Tomato Salad, initial state (spec App. A #21)": TOMATO_INITIAL,
           "Food Preparation, initial state (spec App. B.1)": FOOD_INITIAL}
+MODES = ("none", "token", "word")
 
 
-def distribution_table(policy, prompt: str, actions: list[str]) -> str:
+def action_scores(policy, prompt: str, actions: list[str]):
+    """Joint log-probs of the offered actions, their token and word counts, and the policy's
+    probabilities under each normalization."""
     from methods.llm.scoring import normalize, word_count
 
     with torch.no_grad():
         joint = policy.joint_logprobs([prompt], [actions])[0]
     tokens = [len(policy.tokenizer(" " + a, add_special_tokens=False).input_ids) for a in actions]
     words = [word_count(a) for a in actions]
-    probs = {mode: torch.softmax(normalize(joint, mode, tokens, words), -1)
-             for mode in ("none", "token", "word")}
+    probs = {mode: torch.softmax(normalize(joint, mode, tokens, words), -1) for mode in MODES}
+    return joint, tokens, words, probs
+
+
+def distribution_table(policy, prompt: str, actions: list[str]) -> str:
+    joint, tokens, words, probs = action_scores(policy, prompt, actions)
     lines = ["| action | tokens | words | joint log-prob | π none | π token | π word |",
              "|---|---|---|---|---|---|---|"]
     for i, action in enumerate(actions):
         lines.append(f"| {action} | {tokens[i]} | {words[i]} | {joint[i]:.3f} | "
-                     + " | ".join(f"{probs[m][i]:.3f}" for m in ("none", "token", "word")) + " |")
+                     + " | ".join(f"{probs[m][i]:.3f}" for m in MODES) + " |")
+    return "\n".join(lines)
+
+
+def outcome_table(policy, tasks=("food-preparation", "entertainment")) -> str:
+    from envs.virtualhome.graph import policy_outcome, task_graph, uniform_policy
+
+    lines = ["| task | policy | P(success) per episode | expected logged return |", "|---|---|---|---|"]
+    for task in tasks:
+        graph = task_graph(task)
+        scored: dict[tuple, dict] = {}  # (prompt, offered) -> probs per mode, each scored once
+
+        def probs(node, mode):
+            key = (node.prompt, node.actions)  # Entertainment offers different lists for one text
+            if key not in scored:
+                scored[key] = action_scores(policy, node.prompt, list(node.actions))[3]
+            return scored[key][mode].double().numpy()
+
+        rows = [("uniform random", uniform_policy)]
+        rows += [(f"frozen LLM, {mode}", lambda n, m=mode: probs(n, m)) for mode in MODES]
+        for name, pi in rows:
+            success, mean_return = policy_outcome(graph, pi)
+            lines.append(f"| {task} | {name} | {success:.4f} | {mean_return:.4f} |")
     return "\n".join(lines)
 
 
@@ -48,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     for title, (prompt, actions) in STATES.items():
         print(f"### {title} — {args.model}, {args.dtype}\n\nPrompt: `{prompt}`\n")
         print(distribution_table(policy, prompt, actions) + "\n")
+    print(f"### Exact episode outcomes on VirtualHome — {args.model}, {args.dtype}\n")
+    print(outcome_table(policy) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from envs.virtualhome.env import VirtualHomeEnv
-from envs.virtualhome.graph import task_graph
+from envs.virtualhome.graph import policy_outcome, task_graph, uniform_policy
 from envs.virtualhome.tasks import TASKS
 from harness.registry import ENVS
 
@@ -182,24 +182,28 @@ def test_nothing_beats_the_spec_optimum(task_name, best):
 
 
 # -- random policy (uniform over offered actions) -----------------------------------------------
-def random_policy_exact(graph):
-    """Exact success probability and mean logged return of the uniform offered-action policy."""
-    p = {0: 1.0}
-    success = mean_return = 0.0
-    for t in range(50):
-        q = {}
-        for i, mass in p.items():
-            node = graph.nodes[i]
-            share = mass / len(node.action_ids)
-            for a in node.action_ids:
-                j = node.next[a]
-                if graph.nodes[j].success:
-                    success += share
-                    mean_return += share * 0.95**t
-                else:
-                    q[j] = q.get(j, 0.0) + share
-        p = q
-    return success, mean_return
+@pytest.mark.parametrize("task_name", ["food-preparation", "entertainment"])
+def test_policy_outcome_of_the_shortest_path_policy_is_the_ceiling(task_name):
+    graph = task_graph(task_name)
+    dist = {i: 0 for i, n in enumerate(graph.nodes) if n.success}  # decisions left, by relaxation
+    for _ in graph.nodes:  # Bellman-Ford style (Entertainment has dead ends: sitting blocks walks)
+        for i, n in enumerate(graph.nodes):
+            if n.success:
+                continue
+            reach = [dist[n.next[a]] for a in n.action_ids if n.next[a] in dist]
+            if reach:
+                dist[i] = min(dist.get(i, len(graph.nodes)), 1 + min(reach))
+
+    def shortest(node):
+        left = [dist.get(node.next[a], math.inf) for a in node.action_ids]
+        return np.eye(len(left))[int(np.argmin(left))]
+
+    success, mean_return = policy_outcome(graph, shortest)
+    assert success == 1.0
+    assert mean_return == pytest.approx(ENVS.get(f"virtualhome/{task_name}").ceiling, abs=1e-12)
+    assert policy_outcome(graph, lambda n: np.eye(len(n.action_ids))[0])[0] == 0.0  # first offered
+    with pytest.raises(ValueError, match="2 offered actions|5 offered actions|offered actions"):
+        policy_outcome(graph, lambda n: [1.0])
 
 
 def binomial_two_sided_p(k, n, p):
@@ -210,7 +214,7 @@ def binomial_two_sided_p(k, n, p):
 @pytest.mark.parametrize("task_name, spec_successes", [("food-preparation", 5), ("entertainment", 0)])
 def test_random_policy_matches_spec(task_name, spec_successes):
     # The spec's figures come from 300 random episodes per task (§1b): 1.7% = 5/300, 0% = 0/300.
-    success, mean_return = random_policy_exact(task_graph(task_name))
+    success, mean_return = policy_outcome(task_graph(task_name), uniform_policy)
     assert binomial_two_sided_p(spec_successes, 300, success) > 0.05  # spec's count is unsurprising
     assert round(mean_return, 3) == ENVS.get(f"virtualhome/{task_name}").random_return  # 0.003 / 0.000
     assert success == pytest.approx({"food-preparation": 0.015004, "entertainment": 0.003044}[task_name], abs=1e-6)

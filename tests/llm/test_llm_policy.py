@@ -185,3 +185,26 @@ def test_disk_cache_location_follows_harness_cache(monkeypatch, tmp_path):
     assert models.cache_root() == tmp_path
     monkeypatch.delenv("HARNESS_CACHE")
     assert models.cache_root().name == "llm-embodied-harness"
+
+
+def test_zero_shot_outcome_table_agrees_with_the_policy_it_describes():
+    """methods.llm.zero_shot's exact VirtualHome outcomes use the policy's own probabilities."""
+    import re
+
+    from envs.virtualhome.graph import policy_outcome, task_graph
+    from methods.llm.zero_shot import outcome_table
+
+    frozen = make_policy(lora_r=0)
+    table = outcome_table(frozen, tasks=("food-preparation",))
+    rows = {m.group(1): (float(m.group(2)), float(m.group(3)))
+            for m in re.finditer(r"\| food-preparation \| ([^|]+?) \| ([\d.]+) \| ([\d.]+) \|", table)}
+    assert rows["uniform random"] == (0.0150, 0.0029)
+    for mode in ("none", "token", "word"):
+        policy = make_policy(lora_r=0, normalization=mode)
+
+        def probs(node):
+            with torch.no_grad():
+                return torch.softmax(policy.logits([node.prompt], [list(node.actions)])[0], -1)
+
+        success, mean_return = policy_outcome(task_graph("food-preparation"), probs)
+        assert rows[f"frozen LLM, {mode}"] == (round(success, 4), round(mean_return, 4)), mode

@@ -119,6 +119,22 @@ def evaluate(method: Method, env_spec: EnvSpec, env_kwargs: dict[str, Any], epis
             "episodes": episodes}
 
 
+def _code_version(where: Path) -> str | None:
+    """HEAD's commit, with "+dirty" when tracked files differ from it: a run made from uncommitted
+    code must not be attributed to the commit alone."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=where,
+                              timeout=5).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        if commit and git("status", "--porcelain", "--untracked-files=no"):
+            commit += "+dirty"
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit or None
+
+
 def _environment_record() -> dict[str, Any]:
     versions = {}
     for package in PACKAGES:
@@ -127,12 +143,7 @@ def _environment_record() -> dict[str, Any]:
         except importlib_metadata.PackageNotFoundError:
             pass
     versions["python"] = platform.python_version()
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"git_commit": commit, "versions_json": json.dumps(versions, sort_keys=True),
+    return {"git_commit": _code_version(Path(__file__).parent), "versions_json": json.dumps(versions, sort_keys=True),
             "host": platform.node()}
 
 

@@ -69,7 +69,7 @@ def build_report(results: Results, reps: int = 2000,
         f"{len(results.envs)} env(s): {', '.join(results.envs)}  ",
     ]
     if commits:
-        overview.append(f"Code versions (git): {', '.join(c[:10] for c in commits)}  ")
+        overview.append(f"Code versions (git): {', '.join(short_commit(c) for c in commits)}  ")
     overview.append("")
     overview.append(PROTOCOL_NOTE.format(reps=reps))
     report.sections.append(("Overview", overview))
@@ -185,6 +185,12 @@ def render_html(report: Report) -> str:
                     parts.append(f"<p>{text}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def short_commit(version: str) -> str:
+    """10 hex digits, keeping a "+dirty" mark (runs made from uncommitted changes)."""
+    commit, plus, rest = version.partition("+")
+    return commit[:10] + plus + rest
 
 
 def write_report(store_url: str, out_dir: str | Path, reps: int = 2000,

@@ -136,3 +136,25 @@ def test_load_method_refuses_a_vector_method_in_an_env_with_other_spaces(tmp_pat
     with pytest.raises(IncompatibleEnvError, match="cannot act in overcooked/tomato-salad"):
         load_method(store, config.run_id, env="overcooked/tomato-salad")
     assert load_method(store, config.run_id).env_spec.name == "toy/corridor"
+
+
+def test_code_version_marks_uncommitted_changes(tmp_path):
+    from harness.protocol import _code_version
+    from reports.comparison import short_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    assert _code_version(tmp_path) is None  # not a repository
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-qm", "one")
+    clean = _code_version(tmp_path)
+    assert len(clean) == 40 and all(c in "0123456789abcdef" for c in clean)
+    (tmp_path / "notes.txt").write_text("untracked files do not change the code\n")
+    assert _code_version(tmp_path) == clean
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert _code_version(tmp_path) == clean + "+dirty"
+    assert short_commit(clean + "+dirty") == clean[:10] + "+dirty"

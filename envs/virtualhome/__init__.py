@@ -84,7 +84,9 @@ register_env(
     "virtualhome/food-preparation",
     description="VirtualHome: heat the pancake in the microwave (6-step optimum, 10 actions, 11 flags)",
     family="virtualhome", ceiling=FOOD_CEILING, random_return=0.003, paper_total_steps=50_000,
-    default_total_steps=20_480,
+    # CPU budget: every measured cpu-preset run reached 0.7 by then (ppo 10 seeds by 22k, twosome
+    # 3 seeds by 27.6k steps; docs/methods.md); ~20 min for twosome on one core.
+    default_total_steps=30_720,
 )(functools.partial(make, "food-preparation"))
 
 register_env(

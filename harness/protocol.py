@@ -124,7 +124,7 @@ def _code_version(where: Path) -> str | None:
     code must not be attributed to the commit alone."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, cwd=where,
-                              timeout=5).stdout.strip()
+                              timeout=5, check=False).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
@@ -143,8 +143,8 @@ def _environment_record() -> dict[str, Any]:
         except importlib_metadata.PackageNotFoundError:
             pass
     versions["python"] = platform.python_version()
-    return {"git_commit": _code_version(Path(__file__).parent), "versions_json": json.dumps(versions, sort_keys=True),
-            "host": platform.node()}
+    return {"git_commit": _code_version(Path(__file__).parent),
+            "versions_json": json.dumps(versions, sort_keys=True), "host": platform.node()}
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -49,16 +49,16 @@ def outcome_table(policy, tasks=("food-preparation", "entertainment")) -> str:
     from envs.virtualhome.graph import policy_outcome, task_graph, uniform_policy
 
     lines = ["| task | policy | P(success) per episode | expected logged return |", "|---|---|---|---|"]
+    scored: dict[tuple, dict] = {}  # (prompt, offered) -> probs per mode, each scored once
+
+    def probs(node, mode):
+        key = (node.prompt, node.actions)  # Entertainment offers different lists for one text
+        if key not in scored:
+            scored[key] = action_scores(policy, node.prompt, list(node.actions))[3]
+        return scored[key][mode].double().numpy()
+
     for task in tasks:
         graph = task_graph(task)
-        scored: dict[tuple, dict] = {}  # (prompt, offered) -> probs per mode, each scored once
-
-        def probs(node, mode):
-            key = (node.prompt, node.actions)  # Entertainment offers different lists for one text
-            if key not in scored:
-                scored[key] = action_scores(policy, node.prompt, list(node.actions))[3]
-            return scored[key][mode].double().numpy()
-
         rows = [("uniform random", uniform_policy)]
         rows += [(f"frozen LLM, {mode}", lambda n, m=mode: probs(n, m)) for mode in MODES]
         for name, pi in rows:

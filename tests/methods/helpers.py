@@ -11,7 +11,10 @@ def toy_spec(env_cls, family: str = "toy", name: str = "toy/env") -> EnvSpec:
 
 
 def build(method_cls, spec: EnvSpec, total_steps: int = 10_000, seed: int = 0, preset: str = "cpu",
-          **overrides):
+          num_envs: int | None = 4, **overrides):
+    """``num_envs=4`` by default, as the toy tests step pools of 4; None keeps the preset's."""
+    if num_envs is not None:
+        overrides["num_envs"] = num_envs
     cfg = method_cls.Config(**{**method_cls.preset_overrides(preset, spec), **overrides})
     env = spec.make()
     return method_cls(cfg, spec, env.observation_space, env.action_space, total_steps, seed)

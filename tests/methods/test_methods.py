@@ -27,7 +27,8 @@ def test_all_methods_registered():
 @pytest.mark.parametrize("family", ["overcooked", "virtualhome"])
 def test_twosome_variants_differ_only_in_normalization(fake_llm, preset, family):
     spec = toy_spec(ButtonChain, family=family)
-    methods = {name: build(METHODS.get(name), spec, preset=preset) for name in VARIANTS}
+    methods = {name: build(METHODS.get(name), spec, preset=preset, num_envs=None)
+               for name in VARIANTS}
     configs = [dataclasses.asdict(m.config) for m in methods.values()]
     assert configs[0] == configs[1] == configs[2]
     for kwargs, norm in zip(fake_llm, VARIANTS.values()):

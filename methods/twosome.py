@@ -65,7 +65,7 @@ def cpu_preset(spec: EnvSpec) -> dict[str, Any]:
     """Tuned for SmolLM2-135M on a 2-core CPU (docs/methods.md): many envs per update and large
     policy minibatches, because the scorer forwards each distinct prompt once per minibatch and
     these tasks have few distinct observations (Tomato Salad 21, Food Preparation 19), so a big
-    batch costs about what a small one does; learning rates ~1000x the 7B ones.
+    batch costs far less than proportionally more; learning rates ~1000x the 7B ones.
 
     Overcooked: 16 envs x 32 steps, 4 policy steps of 128 per update. VirtualHome: its only reward
     is the final +1, and SmolLM2's prior succeeds in 0.12% of Food-Preparation episodes (uniform:

@@ -202,7 +202,7 @@ def test_policy_outcome_of_the_shortest_path_policy_is_the_ceiling(task_name):
     assert success == 1.0
     assert mean_return == pytest.approx(ENVS.get(f"virtualhome/{task_name}").ceiling, abs=1e-12)
     assert policy_outcome(graph, lambda n: np.eye(len(n.action_ids))[0])[0] == 0.0  # first offered
-    with pytest.raises(ValueError, match="2 offered actions|5 offered actions|offered actions"):
+    with pytest.raises(ValueError, match=r"gave shape \(1,\) for a node with 5 offered actions"):
         policy_outcome(graph, lambda n: [1.0])
 
 

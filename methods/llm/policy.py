@@ -25,6 +25,8 @@ from torch import nn
 
 from methods.llm import models
 from methods.llm.critic import ValueHead
+from methods.llm.frozen_trunk import FrozenTrunk
+from methods.llm.layers import num_layers
 from methods.llm.scoring import (
     DEFAULT_CHUNK_TOKENS,
     ForwardStats,
@@ -50,6 +52,11 @@ class LLMConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
+    # Adapters on the top K decoder layers only (None = every layer, the original). The frozen
+    # layers below are then computed once per distinct scored sequence for the whole run and
+    # cached (methods/llm/frozen_trunk.py), up to trunk_cache_mb.
+    lora_layers: int | None = None
+    trunk_cache_mb: float = 2048.0
     critic_hidden: tuple[int, ...] = (1024, 512)
     device: str = "cpu"
 
@@ -65,6 +72,11 @@ class LLMConfig:
         if self.lora_r > 0 and not self.lora_targets:
             raise ValueError("lora_targets is empty but lora_r > 0: name the modules to adapt, "
                              "e.g. ('q_proj', 'v_proj')")
+        if self.lora_layers is not None and self.lora_layers < 1:
+            raise ValueError(f"lora_layers must be >= 1 (the top K layers get adapters) or None "
+                             f"(every layer), got {self.lora_layers}")
+        if not self.trunk_cache_mb > 0:
+            raise ValueError(f"trunk_cache_mb must be > 0, got {self.trunk_cache_mb}")
         if any(h <= 0 for h in self.critic_hidden):
             raise ValueError(f"critic_hidden widths must be positive, got {self.critic_hidden}")
 
@@ -83,13 +95,20 @@ class LLMPolicy(nn.Module):
         self.tokenizer = models.load_tokenizer(config.model)
         self._pad_id = self.tokenizer.pad_token_id
         base = models.private_copy(models.load_base_model(config.model, config.dtype, config.device))
+        n_layers = num_layers(base.base_model)
+        if config.lora_layers is not None and config.lora_layers > n_layers:
+            raise ValueError(f"lora_layers={config.lora_layers} but model {config.model!r} has "
+                             f"{n_layers} decoder layers: use 1..{n_layers}, or None for all")
+        # The first adapted layer; everything below it is the frozen trunk.
+        self.split = n_layers - (config.lora_layers or n_layers) if config.lora_r > 0 else 0
         if config.lora_r > 0:
             from peft import LoraConfig, get_peft_model
 
             lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                               lora_dropout=config.lora_dropout,
                               target_modules=list(config.lora_targets), bias="none",
-                              task_type="CAUSAL_LM")
+                              layers_to_transform=list(range(self.split, n_layers)),
+                              layers_pattern="layers", task_type="CAUSAL_LM")
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 self.lm = get_peft_model(base, lora)
@@ -102,6 +121,8 @@ class LLMPolicy(nn.Module):
             self.value_head = ValueHead(base.config.hidden_size, config.critic_hidden).to(config.device)
 
         self.chunk_tokens = DEFAULT_CHUNK_TOKENS  # padded tokens per forward call at most
+        self.trunk = (FrozenTrunk(self._causal_lm.base_model, self.split, config.trunk_cache_mb)
+                      if self.split > 0 else None)
         self._prompt_ids: dict[str, tuple[int, ...]] = {}
         self._pairs: dict[tuple[str, str], PairEncoding] = {}
         self._scores: dict[tuple[str, str], float] = {}       # joint log-probs, current version
@@ -155,8 +176,13 @@ class LLMPolicy(nn.Module):
         the LLM for actor scoring and critic features; ``padded_tokens_forwarded`` includes padding."""
         out = {"tokens_forwarded": float(self._stats.tokens),
                "padded_tokens_forwarded": float(self._stats.padded_tokens),
-               "llm_forwards": float(self._stats.forwards)}
+               "llm_forwards": float(self._stats.forwards),
+               "layer_tokens_forwarded": float(self._stats.layer_tokens)}
         out.update({k: float(v) for k, v in self._count.items()})
+        if self.trunk is not None:
+            trunk = self.trunk.counters()
+            out.update(trunk)
+            out["layer_tokens_forwarded"] += trunk["trunk_tokens_forwarded"] * self.split
         return out
 
     # ------------------------------------------------------------------ encoding
@@ -204,7 +230,8 @@ class LLMPolicy(nn.Module):
         before = self._stats.tokens
         with self._lm_mode(torch.is_grad_enabled() and self.training):
             out = joint_logprobs(self._causal_lm, list(rows.values()), self._pad_id, self._stats,
-                                 self.chunk_tokens, want_prefix_hidden=want_features)
+                                 self.chunk_tokens, want_prefix_hidden=want_features,
+                                 trunk=self.trunk)
         self._count["actor_tokens_forwarded"] += self._stats.tokens - before
         self._count["pairs_scored"] += len(where)
         scores, hiddens = (out if want_features else (out, None))
@@ -293,7 +320,7 @@ class LLMPolicy(nn.Module):
             before = self._stats.tokens
             with torch.no_grad(), adapters_off, self._lm_mode(False):
                 hidden = last_token_hidden(self._causal_lm, ids, self._pad_id, self._stats,
-                                           self.chunk_tokens)
+                                           self.chunk_tokens, trunk=self.trunk)
             self._count["critic_tokens_forwarded"] += self._stats.tokens - before
             self._count["critic_features_computed"] += len(new)
             for p, h in zip(new, hidden):

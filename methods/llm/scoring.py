@@ -29,6 +29,9 @@ from typing import NamedTuple
 
 import torch
 
+from methods.llm.frozen_trunk import FrozenTrunk
+from methods.llm.layers import num_layers
+
 NORMALIZATIONS = ("none", "token", "word")
 # Upper bound on padded tokens per forward call: bounds the attention mask and logits memory when
 # many distinct prompts are scored at once, without splitting small batches.
@@ -110,7 +113,7 @@ def _head_logprobs(lm: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits, dim=-1)
 
 
-def _row_tensors(row: ScoreRow, length: int, pad_id: int):
+def row_tensors(row: ScoreRow, length: int, pad_id: int):
     """Token ids, position ids, segment ids (0 = prefix, k+1 = action k, -1 = pad) of one row."""
     ids, pos, seg = list(row.prefix), list(range(len(row.prefix))), [0] * len(row.prefix)
     p = len(row.prefix)
@@ -123,7 +126,7 @@ def _row_tensors(row: ScoreRow, length: int, pad_id: int):
     return ids + [pad_id] * pad, pos + [0] * pad, seg + [-1] * pad
 
 
-def _attention_mask(seg: torch.Tensor) -> torch.Tensor:
+def attention_mask(seg: torch.Tensor) -> torch.Tensor:
     """(B, 1, T, T) boolean mask: causal, prefix visible to all, actions blind to each other.
 
     A pad position attends to itself only, so no softmax row is empty (an empty row gives NaN,
@@ -143,16 +146,20 @@ class ForwardStats:
     tokens: int = 0          # real (non-pad) tokens forwarded
     padded_tokens: int = 0   # tokens forwarded including padding (the compute actually spent)
     forwards: int = 0
+    # Padded tokens times the decoder layers they went through: proportional to the compute of a
+    # split model (frozen lower layers cached, see methods/llm/frozen_trunk.py) as of a full one.
+    layer_tokens: int = 0
 
 
 def joint_logprobs(lm: torch.nn.Module, rows: Sequence[ScoreRow], pad_id: int,
                    stats: ForwardStats | None = None, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-                   want_prefix_hidden: bool = False):
+                   want_prefix_hidden: bool = False, trunk: FrozenTrunk | None = None):
     """Joint log-prob of every action of every row: a list of 1-D float32 tensors (row order).
 
     With ``want_prefix_hidden`` also returns, per row, the final hidden state at the prefix's last
     token (the critic feature when the scoring model is the critic's model, i.e. no adapters).
-    Differentiable when grad is enabled.
+    With ``trunk`` the frozen lower layers come from its cache and only the layers above its split
+    run here. Differentiable when grad is enabled.
     """
     stats = stats if stats is not None else ForwardStats()
     body = lm.base_model
@@ -182,12 +189,18 @@ def joint_logprobs(lm: torch.nn.Module, rows: Sequence[ScoreRow], pad_id: int,
 
     for chunk in chunks:
         length = max(rows[i].length for i in chunk)
-        packed = [_row_tensors(rows[i], length, pad_id) for i in chunk]
+        packed = [row_tensors(rows[i], length, pad_id) for i in chunk]
         ids = torch.tensor([p[0] for p in packed], device=device)
         pos = torch.tensor([p[1] for p in packed], device=device)
         seg = torch.tensor([p[2] for p in packed], device=device)
-        hidden = body(input_ids=ids, attention_mask=_attention_mask(seg), position_ids=pos,
-                      use_cache=False).last_hidden_state
+        mask = attention_mask(seg)
+        if trunk is None:
+            hidden = body(input_ids=ids, attention_mask=mask, position_ids=pos,
+                          use_cache=False).last_hidden_state
+            stats.layer_tokens += ids.numel() * num_layers(body)
+        else:
+            hidden = trunk.final_hidden([rows[i] for i in chunk], length, mask, pos)
+            stats.layer_tokens += ids.numel() * (num_layers(body) - trunk.split)
         stats.forwards += 1
         stats.tokens += int((seg >= 0).sum())
         stats.padded_tokens += ids.numel()
@@ -230,7 +243,8 @@ def joint_logprobs(lm: torch.nn.Module, rows: Sequence[ScoreRow], pad_id: int,
 
 def last_token_hidden(lm: torch.nn.Module, prompt_ids: Sequence[Sequence[int]], pad_id: int,
                       stats: ForwardStats | None = None,
-                      chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> torch.Tensor:
+                      chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                      trunk: FrozenTrunk | None = None) -> torch.Tensor:
     """Final (normed) hidden state at each prompt's LAST REAL token, shape (len(prompts), hidden).
 
     The original critic read position -1 of a right-padded batch, i.e. a pad token for every prompt
@@ -238,7 +252,8 @@ def last_token_hidden(lm: torch.nn.Module, prompt_ids: Sequence[Sequence[int]], 
     so a prompt's feature does not depend on what it was batched with.
     """
     rows = [ScoreRow(tuple(ids)) for ids in prompt_ids]
-    _, hiddens = joint_logprobs(lm, rows, pad_id, stats, chunk_tokens, want_prefix_hidden=True)
+    _, hiddens = joint_logprobs(lm, rows, pad_id, stats, chunk_tokens, want_prefix_hidden=True,
+                                trunk=trunk)
     return torch.stack(hiddens)
 
 
@@ -272,6 +287,7 @@ def naive_joint_logprobs(lm: torch.nn.Module, tokenizer, prompt: str, actions: S
         stats.forwards += 1
         stats.tokens += int(mask.sum())
         stats.padded_tokens += ids.numel()
+        stats.layer_tokens += ids.numel() * num_layers(lm.base_model)
         for b, i in enumerate(group):
             total, n = len(seqs[i]), lens[i]
             logp = _head_logprobs(lm, hidden[b, total - n - 1: total - 1])

@@ -108,6 +108,11 @@ class ActorCritic(Protocol):
     def after_actor_step(self) -> None:
         """Called after every optimiser step that changed the actor (e.g. to drop score caches)."""
 
+    # Optional: ``loss_chunks(infos) -> list of index arrays`` partitioning a policy minibatch into
+    # parts whose backward passes run one after another (gradients accumulated), to bound the
+    # memory a big minibatch holds. The LLM agent keeps states sharing a prompt in one part, so
+    # each prompt is still forwarded once per minibatch. Without it a minibatch is one part.
+
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
@@ -395,13 +400,34 @@ class PPO:
             return clipped_value_loss(new_values, b_values[idx], b_returns[idx], cfg.clip_coef,
                                       cfg.clip_vloss)
 
-        def policy_loss(idx):
-            logits = self.agent.logits(b_obs[idx], [b_infos[i] for i in idx])
-            new_log_prob, entropy = log_prob_and_entropy(logits, b_masks[idx], b_actions[idx])
+        def policy_backward(idx, joint: bool) -> dict[str, float]:
+            """Backward of one minibatch's loss (divided by the accumulation steps), in the chunks
+            the agent asks for (see :meth:`ActorCritic.loss_chunks`): each chunk's mean terms are
+            weighted by its share of the minibatch, so the summed gradient is the minibatch's.
+            Advantages are normalised over the whole minibatch first. One chunk (the default) is
+            exactly the unchunked loss: its weight is 1.0."""
             adv = normalize(b_adv[idx]) if cfg.norm_adv else b_adv[idx]
-            pg, kl, clip_frac = clipped_policy_loss(new_log_prob, b_log_probs[idx], adv,
-                                                    cfg.clip_coef)
-            return pg, entropy.mean(), kl, clip_frac
+            chunker = getattr(self.agent, "loss_chunks", None)
+            parts = chunker([b_infos[i] for i in idx]) if chunker else [np.arange(len(idx))]
+            terms = {"policy_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
+            if joint:
+                terms["value_loss"] = 0.0
+            for part in parts:
+                sub, weight = idx[part], len(part) / len(idx)
+                logits = self.agent.logits(b_obs[sub], [b_infos[i] for i in sub])
+                new_log_prob, entropy = log_prob_and_entropy(logits, b_masks[sub], b_actions[sub])
+                pg, kl, clip_frac = clipped_policy_loss(new_log_prob, b_log_probs[sub],
+                                                        adv[part], cfg.clip_coef)
+                loss = pg - cfg.ent_coef * entropy.mean()
+                if joint:
+                    v_loss = value_loss(sub)
+                    loss = loss + cfg.vf_coef * v_loss
+                    terms["value_loss"] += weight * v_loss.item()
+                (loss * weight / cfg.grad_accum_steps).backward()
+                for name, value in (("policy_loss", pg), ("entropy", entropy.mean()),
+                                    ("approx_kl", kl), ("clip_fraction", clip_frac)):
+                    terms[name] += weight * value.item()
+            return terms
 
         log: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy",
                                                        "approx_kl", "clip_fraction")}
@@ -436,19 +462,10 @@ class PPO:
                 opt.zero_grad()
                 kls = []
                 for start in range(step_start, step_start + step_size, cfg.minibatch_size):
-                    idx = order[start:start + cfg.minibatch_size]
-                    pg, entropy, kl, clip_frac = policy_loss(idx)
-                    loss = pg - cfg.ent_coef * entropy
-                    if joint:
-                        v_loss = value_loss(idx)
-                        loss = loss + cfg.vf_coef * v_loss
-                        log["value_loss"].append(v_loss.item())
-                    (loss / cfg.grad_accum_steps).backward()
-                    kls.append(kl.item())
-                    log["policy_loss"].append(pg.item())
-                    log["entropy"].append(entropy.item())
-                    log["approx_kl"].append(kl.item())
-                    log["clip_fraction"].append(clip_frac.item())
+                    terms = policy_backward(order[start:start + cfg.minibatch_size], joint)
+                    kls.append(terms["approx_kl"])
+                    for name, value in terms.items():
+                        log[name].append(value)
                 if cfg.target_kl is not None and np.mean(kls) > cfg.target_kl:
                     opt.zero_grad()
                     self.stats["kl_stops"] += 1

@@ -29,6 +29,13 @@ class TwosomeConfig(PPOConfig):
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
+    # Adapters on the top K layers only, frozen layers below cached per prompt (docs/llm.md);
+    # None = every layer (the original).
+    lora_layers: int | None = None
+    trunk_cache_mb: float = 2048.0
+    # Policy-phase backward in chunks of at most this many forwarded tokens (states sharing a
+    # prompt stay together), gradients accumulated: bounds peak memory; None = one chunk.
+    grad_chunk_tokens: int | None = None
     # PPO: the cpu preset (see docs/methods.md); `paper` restores the original values.
     num_envs: int = 16
     num_steps: int = 32
@@ -41,6 +48,15 @@ class TwosomeConfig(PPOConfig):
     target_kl: float | None = 0.02
     policy_lr: float = 1e-3
     value_lr: float = 1e-3
+
+    def validate(self) -> None:
+        super().validate()
+        if self.grad_chunk_tokens is not None and self.grad_chunk_tokens < 1:
+            raise ValueError(f"grad_chunk_tokens={self.grad_chunk_tokens} must be >= 1 "
+                             "(or None: one backward per minibatch)")
+        from methods.llm.policy import LLMConfig  # the LLM fields are checked where they live
+
+        LLMConfig(**llm_kwargs(self, "word")).validate()
 
 
 def family_gamma(spec: EnvSpec) -> float:
@@ -80,7 +96,8 @@ def cpu_preset(spec: EnvSpec) -> dict[str, Any]:
 def llm_kwargs(config: TwosomeConfig, normalization: str) -> dict[str, Any]:
     """The LLMConfig fields a method config determines."""
     return dict(model=config.model, normalization=normalization, dtype=config.dtype,
-                lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout)
+                lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                lora_layers=config.lora_layers, trunk_cache_mb=config.trunk_cache_mb)
 
 
 def build_llm_policy(kwargs: dict[str, Any], seed: int):
@@ -93,8 +110,8 @@ def build_llm_policy(kwargs: dict[str, Any], seed: int):
 class LLMActorCritic:
     """Adapts an LLMPolicy (ragged offered lists, text) to the ActorCritic protocol (global ids)."""
 
-    def __init__(self, llm, n_actions: int):
-        self.llm, self.n_actions = llm, n_actions
+    def __init__(self, llm, n_actions: int, grad_chunk_tokens: int | None = None):
+        self.llm, self.n_actions, self.grad_chunk_tokens = llm, n_actions, grad_chunk_tokens
 
     def logits(self, obs, infos):
         import torch
@@ -108,6 +125,27 @@ class LLMActorCritic:
 
     def values(self, obs, infos):
         return self.llm.values([i["prompt"] for i in infos])
+
+    def loss_chunks(self, infos) -> list[np.ndarray]:
+        """Parts of a policy minibatch of at most ``grad_chunk_tokens`` forwarded tokens each
+        (a prompt bigger than that is a part of its own); states sharing a prompt stay in one part,
+        so every prompt is still forwarded once per minibatch (see ``PPO.update``)."""
+        if self.grad_chunk_tokens is None:
+            return [np.arange(len(infos))]
+        groups: dict[str, list[int]] = {}
+        for i, info in enumerate(infos):
+            groups.setdefault(info["prompt"], []).append(i)
+        parts, current, tokens = [], [], 0
+        for prompt, members in groups.items():
+            actions = list(dict.fromkeys(a for i in members for a in infos[i]["actions"]))
+            size = self.llm.forward_tokens([prompt], [actions])
+            if current and tokens + size > self.grad_chunk_tokens:
+                parts.append(np.asarray(current))
+                current, tokens = [], 0
+            current += members
+            tokens += size
+        parts.append(np.asarray(current))
+        return parts
 
     def actor_parameters(self):
         return list(self.llm.actor_parameters())
@@ -158,7 +196,7 @@ class Twosome(Method):
 
         super().__init__(config, env_spec, observation_space, action_space, total_steps, seed)
         self.llm = build_llm_policy(llm_kwargs(config, self.normalization), seed)
-        self.agent = LLMActorCritic(self.llm, int(action_space.n))
+        self.agent = LLMActorCritic(self.llm, int(action_space.n), config.grad_chunk_tokens)
         self.ppo = PPO(self.agent, config, int(action_space.n), total_steps, seed)
         self.llm_counters = LLMCounters(self.llm)
         self.eval_decisions = 0

@@ -197,6 +197,16 @@ class LLMPolicy(nn.Module):
             self._count["tokenization_fallbacks"] += int(enc.fallback)
         return enc
 
+    def forward_tokens(self, prompts: Sequence[str], actions: Sequence[Sequence[str]]) -> int:
+        """Real tokens a gradient call of :meth:`logits` on these states forwards: each distinct
+        prefix once, each of its distinct actions once (what bounds that call's memory)."""
+        rows: dict[tuple[int, ...], set[tuple[int, ...]]] = {}
+        for prompt, acts in zip(prompts, actions):
+            for action in acts:
+                enc = self._encode(prompt, action)
+                rows.setdefault(enc.prefix, set()).add(enc.action)
+        return sum(len(prefix) + sum(len(a) - 1 for a in acts) for prefix, acts in rows.items())
+
     @staticmethod
     def _check_batch(prompts: Sequence[str], actions: Sequence[Sequence[str]]) -> None:
         if isinstance(prompts, str):

@@ -78,3 +78,31 @@ def test_twosome_tiny_checkpoint_resumes_identically():
     assert np.array_equal(pool.obs, pool_b.obs)
     for pa, pb in zip(a.llm.actor_parameters(), b.llm.actor_parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("lora_layers", [None, 1])
+def test_chunked_policy_backward_equals_the_unchunked_gradient(lora_layers):
+    """grad_chunk_tokens splits a minibatch's backward by prompt; the accumulated gradient is the
+    minibatch's. One policy step per update, no clipping: p.grad is that step's raw gradient."""
+    spec = toy_spec(ButtonChain)
+    kw = dict(**TINY, lora_layers=lora_layers, num_steps=8, minibatch_size=32,
+              value_minibatch_size=32, max_grad_norm=1e9, target_kl=None, policy_lr=1e-3)
+    whole = build(Twosome, spec, seed=3, **kw)
+    chunked = build(Twosome, spec, seed=3, grad_chunk_tokens=1, **kw)  # one part per prompt
+    seen = []
+    split = chunked.agent.loss_chunks
+    chunked.agent.loss_chunks = lambda infos: seen.append(split(infos)) or seen[-1]
+    for method in (whole, chunked):
+        method.learn(make_pool(spec, 4, seed=3), 32)
+        assert method.ppo.stats["actor_steps"] == 1
+    assert len(seen) == 1 and len(seen[0]) > 1  # the minibatch really went back in parts
+    infos = [{"prompt": p, "actions": ["press the button", "wait"]}
+             for p in ("a b c d", "e f", "a b c d")]
+    assert [list(p) for p in split(infos)] == [[0, 2], [1]]  # states sharing a prompt stay together
+    grads = [(a.grad, b.grad) for a, b in zip(whole.llm.actor_parameters(),
+                                              chunked.llm.actor_parameters())]
+    assert sum(float(a.abs().sum()) for a, _ in grads) > 0
+    for a, b in grads:
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-8)
+    for a, b in zip(whole.llm.actor_parameters(), chunked.llm.actor_parameters()):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-6)  # Adam moves each by ~lr = 1e-3

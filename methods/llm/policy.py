@@ -221,13 +221,16 @@ class LLMPolicy(nn.Module):
 
     @contextlib.contextmanager
     def _lm_mode(self, train: bool):
-        """Dropout (LoRA dropout only; the base has none) only in gradient passes in train mode."""
+        """Dropout (LoRA dropout only; the base has none) only in gradient passes in train mode.
+        Switched only when it changes: ``train()`` walks every module (~5 ms on SmolLM2)."""
         previous = self.lm.training
-        self.lm.train(train)
+        if previous != train:
+            self.lm.train(train)
         try:
             yield
         finally:
-            self.lm.train(previous)
+            if previous != train:
+                self.lm.train(previous)
 
     def _score(self, pairs: Sequence[tuple[str, str]], want_features: bool = False):
         """Forward the distinct pairs, grouped by prefix: {pair: joint log-prob tensor}."""

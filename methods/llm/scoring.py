@@ -207,22 +207,28 @@ def joint_logprobs(lm: torch.nn.Module, rows: Sequence[ScoreRow], pad_id: int,
 
         # Which hidden states predict which scored tokens: the first action token is predicted by
         # the prefix's last position, token t > 0 by the position of action token t - 1.
-        src_b, src_t, targets, owner = [], [], [], []
+        # Every action's first token is predicted by the same position (the prefix's last), so
+        # the LM head (vocab-wide: the costliest op per scored token) runs once per distinct
+        # position, not once per scored token.
+        sources: dict[tuple[int, int], int] = {}
+        source_of, targets, owner = [], [], []
         for b, i in enumerate(chunk):
             row = rows[i]
             p = len(row.prefix)
             start = p
             for k, action in enumerate(row.actions):
                 for t, tok in enumerate(action):
-                    src_b.append(b)
-                    src_t.append(p - 1 if t == 0 else start + t - 1)
+                    position = (b, p - 1 if t == 0 else start + t - 1)
+                    source_of.append(sources.setdefault(position, len(sources)))
                     targets.append(tok)
                     owner.append(k)
                 start += len(action) - 1
         if targets:
+            src_b, src_t = zip(*sources)
             picked = hidden[torch.tensor(src_b, device=device), torch.tensor(src_t, device=device)]
             logp = _head_logprobs(lm, picked)
-            token_logp = logp.gather(1, torch.tensor(targets, device=device)[:, None])[:, 0]
+            token_logp = logp[torch.tensor(source_of, device=device),
+                              torch.tensor(targets, device=device)]
         else:  # prefix-only rows (critic features): no LM head needed
             token_logp = hidden.new_zeros(0, dtype=torch.float32)
 

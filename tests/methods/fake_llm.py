@@ -75,6 +75,14 @@ class FakeLLMPolicy(nn.Module):
             out.append(scores)
         return out
 
+    def forward_tokens(self, prompts, actions) -> int:
+        """Tokens a grad call of logits() would forward (sizes the policy-loss chunks)."""
+        rows: dict[str, set[str]] = {}
+        for prompt, acts in zip(prompts, actions):
+            rows.setdefault(prompt, set()).update(acts)
+        return sum(len(p.split()) + sum(len(tokens(w)) for a in acts for w in a.split())
+                   for p, acts in rows.items())
+
     def values(self, prompts):
         feats = torch.stack([self._prompt_vec(p) for p in prompts])
         return self.head(feats).squeeze(-1)

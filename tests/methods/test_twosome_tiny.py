@@ -11,7 +11,7 @@ from tests.methods.helpers import build, make_pool, toy_spec
 from tests.methods.toy_envs import ButtonChain, OneShot
 
 pytest.importorskip("peft")
-TINY = dict(model="tiny")
+TINY = dict(model="tiny", dtype="float32")  # exact comparisons below: the fp32 reference
 
 
 def _state(spec):
@@ -99,10 +99,10 @@ def test_chunked_policy_backward_equals_the_unchunked_gradient(lora_layers):
     infos = [{"prompt": p, "actions": ["press the button", "wait"]}
              for p in ("a b c d", "e f", "a b c d")]
     assert [list(p) for p in split(infos)] == [[0, 2], [1]]  # states sharing a prompt stay together
-    grads = [(a.grad, b.grad) for a, b in zip(whole.llm.actor_parameters(),
-                                              chunked.llm.actor_parameters())]
-    assert sum(float(a.abs().sum()) for a, _ in grads) > 0
-    for a, b in grads:
-        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-8)
+    full = torch.cat([p.grad.flatten() for p in whole.llm.actor_parameters()])
+    parts = torch.cat([p.grad.flatten() for p in chunked.llm.actor_parameters()])
+    assert full.norm() > 0
+    rel = float((parts - full).norm() / full.norm())
+    assert rel <= 1e-5, f"relative gradient error {rel:.2e}"
     for a, b in zip(whole.llm.actor_parameters(), chunked.llm.actor_parameters()):
         torch.testing.assert_close(b, a, rtol=0, atol=1e-6)  # Adam moves each by ~lr = 1e-3

@@ -41,7 +41,7 @@ DEFAULT_MACHINE = "reference"
 DEFAULT_THRESHOLD = 2.0
 # Benchmark files --fast leaves out besides `slow`-marked tests: they need the real SmolLM2 and
 # take minutes on 2 cores (the full gate, without --fast, runs them).
-FAST_SKIP = ("test_llm_scoring.py",)
+FAST_SKIP = ("test_llm_scoring.py", "test_llm_engine.py")
 
 
 # -- speed -----------------------------------------------------------------------------------------

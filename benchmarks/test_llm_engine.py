@@ -52,9 +52,9 @@ def build(path: str):
     method = Twosome(cfg, spec, env.observation_space, env.action_space, 500_000, seed=0)
     pool = EnvPool([spec.make(**kwargs) for _ in range(cfg.num_envs)])
     pool.reset(seed=0)
-    planned = cfg.num_steps
+    planned, batch = cfg.num_steps, cfg.batch_size
     cfg.num_steps = 10 ** 9  # collect one batch without triggering the update
-    method.learn(pool, cfg.batch_size)
+    method.learn(pool, batch)
     cfg.num_steps = planned
     return method, pool, spec, kwargs
 

@@ -25,7 +25,7 @@ NORMALIZATIONS = ("word", "token", "none")
 class TwosomeConfig(PPOConfig):
     # LLM (methods/llm/policy.py:LLMConfig); normalization is fixed by the registered name.
     model: str = "smollm2"
-    # bf16 frozen weights (LoRA and the value head stay fp32): 3.3x the fp32 matmul rate on an
+    # bf16 frozen weights (LoRA and the value head stay fp32): 3-4x the fp32 matmul rate on an
     # AMX Xeon; use float32 on a CPU without bf16 units, or as the exact reference.
     dtype: str = "bfloat16"
     lora_r: int = 8
@@ -88,7 +88,7 @@ def cpu_preset(spec: EnvSpec) -> dict[str, Any]:
     batch costs far less than proportionally more; learning rates ~1000x the 7B ones. The engine
     fields (class defaults): LoRA on the top 2 layers (4 on VirtualHome) over a cached frozen
     trunk, bf16 frozen weights, policy backward in 4,096-token chunks; with adapters on few layers
-    the policy lr is 3e-3 (Tomato Salad seed 0: 0.85 at 10,752 steps vs 17,920 at 1e-3).
+    the policy lr is 3e-3 (Tomato Salad seed 0: 0.85 at 11,264 steps vs 17,920 at 1e-3).
 
     Overcooked: 16 envs x 32 steps, 4 policy steps of 128 per update. VirtualHome: its only reward
     is the final +1, and SmolLM2's prior succeeds in 0.12% of Food-Preparation episodes (uniform:

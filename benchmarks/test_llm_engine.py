@@ -40,22 +40,12 @@ EVAL_EPISODES = 10
 
 def build(path: str):
     """A twosome method with a full 512-step rollout collected (the update not yet run)."""
-    from harness.env_api import EnvPool
+    from benchmarks.rollout import full_rollout
     from harness.registry import ENVS
     from methods.twosome import Twosome
 
     spec = ENVS.get(ENV)
-    cfg = Twosome.Config(**{**Twosome.preset_overrides("cpu", spec), "target_kl": None,
-                            **PATHS[path]})
-    kwargs = Twosome.env_kwargs(cfg, spec)
-    env = spec.make(**kwargs)
-    method = Twosome(cfg, spec, env.observation_space, env.action_space, 500_000, seed=0)
-    pool = EnvPool([spec.make(**kwargs) for _ in range(cfg.num_envs)])
-    pool.reset(seed=0)
-    planned, batch = cfg.num_steps, cfg.batch_size
-    cfg.num_steps = 10 ** 9  # collect one batch without triggering the update
-    method.learn(pool, batch)
-    cfg.num_steps = planned
+    method, pool, kwargs = full_rollout(Twosome, spec, "cpu", target_kl=None, **PATHS[path])
     return method, pool, spec, kwargs
 
 

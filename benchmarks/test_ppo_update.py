@@ -14,7 +14,8 @@ import copy
 import pytest
 import torch
 
-from harness.env_api import EnvPool, EnvSpec
+from benchmarks.rollout import full_rollout
+from harness.env_api import EnvSpec
 from harness.registry import ENVS
 from methods.ppo import PPOMethod
 from methods.twosome import Twosome
@@ -29,17 +30,7 @@ def _spec() -> EnvSpec:
 
 def _full_rollout(method_cls, **overrides):
     """A method whose rollout buffer is full (the update not yet run), and its pool."""
-    spec = _spec()
-    cfg = method_cls.Config(**{**method_cls.preset_overrides("paper", spec), **overrides})
-    kwargs = method_cls.env_kwargs(cfg, spec)
-    env = spec.make(**kwargs)
-    method = method_cls(cfg, spec, env.observation_space, env.action_space, 500_000, seed=0)
-    pool = EnvPool([spec.make(**kwargs) for _ in range(cfg.num_envs)])
-    pool.reset(seed=0)
-    planned, batch = cfg.num_steps, cfg.batch_size
-    cfg.num_steps = 10 ** 9  # collect one batch without triggering the update
-    method.learn(pool, batch)
-    cfg.num_steps = planned
+    method, pool, _ = full_rollout(method_cls, _spec(), "paper", **overrides)
     return method, pool
 
 

@@ -56,10 +56,6 @@ class FrozenTrunk:
         return {**{k: float(v) for k, v in self.counts.items()},
                 "trunk_cache_mb": self.bytes / 2**20, "trunk_cache_rows": float(len(self._entries))}
 
-    def clear(self) -> None:
-        self._entries.clear()
-        self.bytes = 0
-
     # ------------------------------------------------------------------ lookup
     def row_inputs(self, rows) -> list[torch.Tensor]:
         """Per row, (row.length, H): the hidden states entering layer ``split`` for the row's fed

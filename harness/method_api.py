@@ -16,11 +16,31 @@ import numpy as np
 from harness.env_api import EnvPool, EnvSpec
 
 
+class NonFiniteError(RuntimeError):
+    """A NaN or infinity in a loss, gradient, weight or eval return; ``str()`` names it and where.
+    Raised by learners and by the protocol; the run stops as ``failed`` with earlier points kept."""
+
+
 @dataclass
 class MethodConfig:
     """Fields every method has. Subclass it (as a dataclass) to add hyperparameters."""
 
     num_envs: int = 4  # parallel training envs; env steps count decisions summed over them
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first out-of-range field (called before any run starts;
+        subclasses extend it and call ``super().validate()``)."""
+        require(self, "num_envs", lambda v: v >= 1, ">= 1")
+
+
+def require(config: Any, name: str, ok: Any, allowed: str) -> None:
+    """``ValueError("name=value: must be <allowed>")`` unless ``ok(value)``; NaN/inf floats never
+    pass (a NaN learning rate would train silently into NaN weights)."""
+    import math
+
+    value = getattr(config, name)
+    if isinstance(value, float) and not math.isfinite(value) or not ok(value):
+        raise ValueError(f"{name}={value!r}: must be {allowed}")
 
 
 class Method(abc.ABC):

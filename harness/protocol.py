@@ -7,15 +7,17 @@ until ``total_steps``. Env steps count decisions summed over the training envs, 
 ``global_step`` does.
 
 Crash safety: at every eval point the method state and the training envs are checkpointed (atomic
-file replace) *before* the point is written to the store, and the checkpoint carries the point, so
-a ``kill -9`` loses at most the interval in progress; re-running resumes from the checkpoint.
+file replace, data only: harness/checkpoint.py) *before* the point is written to the store, and the
+checkpoint carries the point, so a ``kill -9`` loses at most the interval in progress; re-running
+resumes from the checkpoint. A checkpoint that fails its checksum or allow-list, or a store that
+lost points the checkpoint vouches for, stops the resume with one line (``resume=restart`` starts
+the run over). A non-finite eval return, loss, gradient or weight stops the run as ``failed`` with
+the reason stored; the points before it are kept.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import pickle
 import platform
 import random
 import subprocess
@@ -29,13 +31,14 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from harness import checkpoint as ckpt
 from harness.config import RunConfig
 from harness.env_api import EnvPool, EnvSpec
-from harness.method_api import Method
+from harness.method_api import Method, NonFiniteError
 from harness.registry import ENVS, METHODS
 from harness.storage import Store
 
-CHECKPOINT = "checkpoint.pkl"
+CHECKPOINT = ckpt.FILENAME
 # Eval envs use fixed seeds (common random numbers across eval points and methods) far from the
 # training seeds.
 EVAL_SEED_BASE = 1_000_000
@@ -147,16 +150,6 @@ def _environment_record() -> dict[str, Any]:
             "versions_json": json.dumps(versions, sort_keys=True), "host": platform.node()}
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _global_rng_states() -> dict[str, Any]:
     states = {"random": random.getstate(), "numpy": np.random.get_state()}
     if "torch" in sys.modules:
@@ -173,12 +166,49 @@ def _restore_global_rng_states(states: dict[str, Any]) -> None:
         torch.set_rng_state(states["torch"])
 
 
+def _walk_numbers(value: Any, path: str = ""):
+    """(path, array) for every float tensor/array/number inside nested dicts, lists and tuples."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk_numbers(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _walk_numbers(item, f"{path}[{i}]")
+    elif isinstance(value, float):
+        yield path, np.asarray(value)
+    elif isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        yield path, value
+    elif type(value).__module__.startswith("torch") and hasattr(value, "is_floating_point"):
+        if value.is_floating_point():
+            yield path, value.detach().float().cpu().numpy()
+
+
+def check_finite(what: str, value: Any, step: int) -> None:
+    """Raise :class:`NonFiniteError` naming the first NaN/inf in ``value`` (nested containers)."""
+    for path, array in _walk_numbers(value):
+        if not np.all(np.isfinite(array)):
+            where = f"{what} {path}" if path else what
+            raise NonFiniteError(f"non-finite {where} at step {step}")
+
+
+def _expected_steps(config: RunConfig, upto: int) -> list[int]:
+    """The eval grid up to ``upto``: step 0, every multiple of eval_every, and ``upto`` itself."""
+    return sorted({0, upto, *range(config.eval_every, upto + 1, config.eval_every)})
+
+
+def _restart(store: Store, run_id: str, run_dir: Path) -> None:
+    """``resume=restart``: forget the run's checkpoint and stored points, start from step 0."""
+    for name in (CHECKPOINT, ckpt.LEGACY_FILENAME):
+        (run_dir / name).unlink(missing_ok=True)
+    store.delete_eval_points(run_id)
+
+
 def run(config: RunConfig, store: Store, progress: bool = True,
         on_eval: Callable[[int, dict[str, Any]], None] | None = None) -> RunResult:
     """Train and evaluate one (method, env, seed) run, resuming it if it was interrupted."""
     run_id = config.run_id
     existing = store.get_run(run_id)
-    if existing and existing["status"] == "finished":
+    if existing and existing["status"] == "finished" and config.resume != "restart":
         return RunResult(run_id, "finished", store.eval_points(run_id), skipped=True)
 
     env_spec = ENVS.get(config.env)
@@ -186,43 +216,69 @@ def run(config: RunConfig, store: Store, progress: bool = True,
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(config.to_json())
     checkpoint_path = run_dir / CHECKPOINT
-
-    method = build_method(config, env_spec)
-    pool = EnvPool([env_spec.make(**config.env_kwargs) for _ in range(method.config.num_envs)])
-    pool.reset(seed=config.seed * 1000)
-    steps_done, wall_before = 0, 0.0
-    points = [p for p in store.eval_points(run_id)]
-
     store.start_run(run_id, method=config.method, env=config.env, seed=config.seed,
                     preset=config.preset, config_json=config.to_json(), run_dir=str(run_dir),
-                    total_steps=config.total_steps, steps_done=0, **_environment_record())
-    if checkpoint_path.exists():
-        with open(checkpoint_path, "rb") as f:
-            checkpoint = pickle.load(f)
-        method.load_state_dict(checkpoint["method"])
-        pool = checkpoint["pool"]
-        _restore_global_rng_states(checkpoint["rng"])
-        steps_done, wall_before = checkpoint["step"], checkpoint["wall_time"]
-        # The point may have been checkpointed but not yet stored when the process died.
-        if not any(p["step"] == steps_done for p in points):
-            store.add_eval_point(run_id, checkpoint["point"])
-        # Points past the checkpoint cannot exist (they are stored after it), but stay safe.
-        points = [p for p in store.eval_points(run_id) if p["step"] <= steps_done]
+                    total_steps=config.total_steps, steps_done=0, error=None,
+                    **_environment_record())
+
+    def fail(err: BaseException) -> None:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        store.update_run(run_id, status="failed", error=reason[:1000])
 
     started = time.perf_counter()
+    try:
+        if config.resume == "restart":
+            _restart(store, run_id, run_dir)
+        legacy = ckpt.find_legacy(run_dir)
+        if legacy is not None and not checkpoint_path.exists():
+            raise ckpt.CheckpointError(
+                f"checkpoint {legacy} is a pickle of an earlier version and is never loaded "
+                "(pickles can run code); re-run with resume=restart or delete it")
+        method = build_method(config, env_spec)
+        pool = EnvPool([env_spec.make(**config.env_kwargs) for _ in range(method.config.num_envs)])
+        pool.reset(seed=config.seed * 1000)
+        steps_done, wall_before = 0, 0.0
+        points = store.eval_points(run_id)
+        if checkpoint_path.exists():
+            checkpoint = ckpt.load(checkpoint_path)
+            method.load_state_dict(checkpoint["method"])
+            pool = checkpoint["pool"]
+            _restore_global_rng_states(checkpoint["rng"])
+            steps_done, wall_before = int(checkpoint["step"]), float(checkpoint["wall_time"])
+            # The point may have been checkpointed but not yet stored when the process died.
+            if not any(p["step"] == steps_done for p in points):
+                store.add_eval_point(run_id, checkpoint["point"])
+            # Points past the checkpoint cannot exist (they are stored after it), but stay safe.
+            points = [p for p in store.eval_points(run_id) if p["step"] <= steps_done]
+            missing = sorted(set(_expected_steps(config, steps_done)) - {p["step"] for p in points})
+            if missing:
+                raise ckpt.CheckpointError(
+                    f"the store lost eval points {missing[:5]}{'...' if len(missing) > 5 else ''} "
+                    f"of run {run_id} that its checkpoint (step {steps_done}) follows; re-run with "
+                    "resume=restart to train it again")
+        elif points:  # points without a checkpoint: the checkpoint was deleted or never written
+            store.delete_eval_points(run_id)
+            points = []
+    except BaseException as err:
+        fail(err)
+        raise
+
     bar = tqdm(total=config.total_steps, initial=steps_done, disable=not progress, unit="step",
                desc=f"{config.method} {config.env} s{config.seed}", dynamic_ncols=True,
                file=sys.stderr)
 
     def record(step: int, train_stats: dict[str, float]) -> dict[str, Any]:
+        check_finite("training statistic", train_stats, step)
         result = evaluate(method, env_spec, config.env_kwargs, config.eval_episodes,
                           seed=EVAL_SEED_BASE, rng_seed=(config.seed, step))
+        check_finite("eval", {k: result[k] for k in ("return_mean", "return_std")}, step)
+        state = method.state_dict()
+        check_finite("method state", state, step)
         wall = wall_before + time.perf_counter() - started
         point = {"step": step, "wall_time": wall, **result, **method.counters(),
                  **{f"train/{k}": v for k, v in train_stats.items()}}
-        _save_checkpoint(checkpoint_path, {"method": method.state_dict(), "pool": pool,
-                                           "rng": _global_rng_states(), "step": step,
-                                           "wall_time": wall, "point": point})
+        ckpt.save(checkpoint_path, {"method": state, "pool": pool, "rng": _global_rng_states(),
+                                    "step": step, "wall_time": wall, "point": point})
         store.add_eval_point(run_id, point)
         store.update_run(run_id, steps_done=step)
         bar.set_postfix(ret=f"{result['return_mean']:.3f}", succ=f"{result['success_rate']:.2f}",
@@ -249,8 +305,8 @@ def run(config: RunConfig, store: Store, progress: bool = True,
     except RunStopped:
         store.update_run(run_id, status="pruned")
         return RunResult(run_id, "pruned", points)
-    except BaseException:
-        store.update_run(run_id, status="failed")
+    except BaseException as err:
+        fail(err)
         raise
     finally:
         bar.close()
@@ -288,6 +344,5 @@ def load_method(store: Store, run_id: str, env: str | None = None, trained: bool
     target_env.close()
     checkpoint_path = Path(record["run_dir"]) / CHECKPOINT
     if trained and checkpoint_path.exists():
-        with open(checkpoint_path, "rb") as f:
-            method.load_state_dict(pickle.load(f)["method"])
+        method.load_state_dict(ckpt.load(checkpoint_path)["method"])
     return method

@@ -33,6 +33,7 @@ runs_table = sa.Table(
     sa.Column("updated_at", sa.String(32)),
     sa.Column("total_steps", sa.Integer),
     sa.Column("steps_done", sa.Integer, default=0),
+    sa.Column("error", sa.Text),  # one-line reason of a failed run
 )
 
 eval_points_table = sa.Table(
@@ -72,6 +73,16 @@ class Store:
             with self.engine.begin() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Stores written by earlier versions lack later nullable columns: add them in place."""
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns("runs")}
+        with self.engine.begin() as conn:
+            for column in runs_table.columns:
+                if column.name not in present and column.nullable:
+                    conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column.name} "
+                                         f"{column.type.compile(self.engine.dialect)}")
 
     # -- runs -------------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -108,6 +119,10 @@ class Store:
                 (eval_points_table.c.run_id == run_id) & (eval_points_table.c.step == row["step"])))
             conn.execute(eval_points_table.insert().values(
                 run_id=run_id, extra_json=json.dumps(extra, sort_keys=True), **row))
+
+    def delete_eval_points(self, run_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(eval_points_table.delete().where(eval_points_table.c.run_id == run_id))
 
     def eval_points(self, run_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from harness.method_api import MethodConfig
+from harness.method_api import MethodConfig, NonFiniteError, require
 
 if TYPE_CHECKING:
     import torch
@@ -73,13 +73,21 @@ class PPOConfig(MethodConfig):
         return self.num_envs * self.num_steps
 
     def validate(self) -> None:
-        """Raise ValueError naming the first inconsistent value."""
+        """Raise ValueError naming the first out-of-range or inconsistent value."""
+        super().validate()
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r}; valid: {', '.join(SCHEDULES)}")
-        for name in ("num_envs", "num_steps", "update_epochs", "minibatch_size",
+            raise ValueError(f"schedule={self.schedule!r}: valid choices: {', '.join(SCHEDULES)}")
+        for name in ("num_steps", "update_epochs", "minibatch_size",
                      "value_minibatch_size", "grad_accum_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+            require(self, name, lambda v: v >= 1, ">= 1")
+        for name in ("policy_lr", "value_lr", "clip_coef", "max_grad_norm", "adam_eps"):
+            require(self, name, lambda v: v > 0, "a finite number > 0")
+        for name in ("ent_coef", "vf_coef"):
+            require(self, name, lambda v: v >= 0, "a finite number >= 0")
+        require(self, "target_kl", lambda v: v is None or v > 0, "None or a finite number > 0")
+        if self.minibatch_size > self.batch_size:
+            raise ValueError(f"minibatch_size={self.minibatch_size} is larger than the batch "
+                             f"num_envs*num_steps={self.batch_size}")
         step_batch = self.minibatch_size * self.grad_accum_steps
         if self.batch_size % step_batch:
             raise ValueError(
@@ -88,8 +96,8 @@ class PPOConfig(MethodConfig):
         if self.schedule == "value-then-policy" and self.batch_size % self.value_minibatch_size:
             raise ValueError(f"batch {self.batch_size} is not a multiple of "
                              f"value_minibatch_size={self.value_minibatch_size}")
-        if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
-            raise ValueError(f"gamma={self.gamma}, gae_lambda={self.gae_lambda} must be in [0, 1]")
+        for name in ("gamma", "gae_lambda"):
+            require(self, name, lambda v: 0 <= v <= 1, "in [0, 1]")
 
 
 class ActorCritic(Protocol):
@@ -395,6 +403,12 @@ class PPO:
         b_returns = torch.as_tensor(returns.reshape(-1), dtype=torch.float32)
         self.rollout = self._empty_rollout()
 
+        def finite(what: str, value) -> None:
+            """A NaN/inf would silently poison the weights (a NaN policy still acts): stop here."""
+            if not torch.isfinite(value).all():
+                raise NonFiniteError(f"non-finite {what} in update {self.stats['updates']} "
+                                     f"(after {self.stats['env_steps']} env steps)")
+
         def value_loss(idx):
             new_values = self.agent.values(b_obs[idx], [b_infos[i] for i in idx])
             return clipped_value_loss(new_values, b_values[idx], b_returns[idx], cfg.clip_coef,
@@ -423,6 +437,7 @@ class PPO:
                     v_loss = value_loss(sub)
                     loss = loss + cfg.vf_coef * v_loss
                     terms["value_loss"] += weight * v_loss.item()
+                finite("policy loss", loss)
                 (loss * weight / cfg.grad_accum_steps).backward()
                 for name, value in (("policy_loss", pg), ("entropy", entropy.mean()),
                                     ("approx_kl", kl), ("clip_fraction", clip_frac)):
@@ -441,9 +456,11 @@ class PPO:
                 for start in range(0, batch, cfg.value_minibatch_size):
                     idx = order[start:start + cfg.value_minibatch_size]
                     v_loss = value_loss(idx)
+                    finite("value loss", v_loss)
                     opt.zero_grad()
                     (cfg.vf_coef * v_loss).backward()
-                    torch.nn.utils.clip_grad_norm_(self.agent.critic_parameters(), cfg.max_grad_norm)
+                    finite("value gradient norm", torch.nn.utils.clip_grad_norm_(
+                        self.agent.critic_parameters(), cfg.max_grad_norm))
                     opt.step()
                     log["value_loss"].append(v_loss.item())
 
@@ -471,7 +488,8 @@ class PPO:
                     self.stats["kl_stops"] += 1
                     stopped = True
                     break
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                finite("policy gradient norm",
+                       torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
                 opt.step()
                 self.stats["actor_steps"] += 1
                 self.agent.after_actor_step()

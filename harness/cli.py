@@ -48,7 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{result.run_id}: {state}; final return {last.get('return_mean', float('nan')):.4f}"
               f", success {last.get('success_rate', float('nan')):.2f} at step {last.get('step')}")
     for config, trace in outcome.failures:
-        print(f"{config.run_id}: FAILED\n{trace}", file=sys.stderr)
+        sep = "\n" if "\n" in trace.strip() else " "
+        print(f"{config.run_id}: FAILED:{sep}{trace.strip()}", file=sys.stderr)
     _write_report(configs[0].store, Path(configs[0].out_dir))
     return 1 if outcome.failures else 0
 
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "See README 'Configuration'.")
     run.add_argument("overrides", nargs="*", metavar="key=value")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, run_parser=run)
     # Listed for `harness --help`; main() hands their arguments over before argparse runs.
     sub.add_parser("report", help="write the comparison report (harness report --help)")
     sub.add_parser("sweep", help="Optuna hyperparameter sweep (harness sweep --help)")
@@ -101,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         # REMAINDER would reject `harness report --generalization runs/`).
         if argv and argv[0] in DELEGATED:
             return _delegate(DELEGATED[argv[0]], argv[1:])
-        args = build_parser().parse_args(argv)
+        args = top = build_parser().parse_args(argv)
+        if top.command == "run":
+            # intermixed: `harness run a=1 --no-progress b=2` is one override list plus the flag
+            args = top.run_parser.parse_intermixed_args(argv[argv.index("run") + 1:])
+            args.func, args.verbose = cmd_run, top.verbose
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
         return args.func(args)
     except BrokenPipeError:  # `harness list | head`: the reader left, nothing is wrong

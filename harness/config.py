@@ -17,7 +17,9 @@ Grammar of overrides (what ``harness run`` takes):
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import difflib
+import os
 import hashlib
 import itertools
 import json
@@ -32,12 +34,16 @@ from harness.storage import default_store_url
 
 GRID_KEYS = {"methods": "method", "method": "method", "envs": "env", "env": "env",
              "seeds": "seed", "seed": "seed"}
-RUN_KEYS = ("preset", "total_steps", "eval_every", "eval_episodes", "out_dir", "store")
+RUN_KEYS = ("preset", "total_steps", "eval_every", "eval_episodes", "out_dir", "store", "resume")
+# resume=auto continues an interrupted run from its checkpoint; restart trains it again from step 0.
+RESUME_CHOICES = ("auto", "restart")
 DEFAULTS = {"methods": "twosome,saycan", "envs": "overcooked/tomato-salad", "seeds": "0"}
 # When eval_every is not given: about this many eval points (besides step 0), at a multiple of
 # DEFAULT_EVAL_ALIGN so that methods with different rollout sizes share one eval grid.
 DEFAULT_EVAL_POINTS = 24
 DEFAULT_EVAL_ALIGN = 512
+# Env seeds are seed * 1000 + i and numpy/torch take 32-bit-safe seeds: keep seeds well inside.
+MAX_SEED = 2**31 // 1000
 
 
 class ConfigError(ValueError):
@@ -57,6 +63,7 @@ class RunConfig:
     store: str
     method_config: Any  # the method's Config dataclass instance
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    resume: str = "auto"  # not part of the identity: how to treat an existing checkpoint
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes results (not where they are written)."""
@@ -120,13 +127,14 @@ def parse_value(key: str, text: str, type_: Any) -> Any:
                 return False
             raise ValueError
         if type_ is int:
-            number = float(text)
-            if not number.is_integer():
+            # Exact: "1e3" is 1000, but never through a float ("12345678901234567" stays itself).
+            number = decimal.Decimal(text.strip().replace("_", ""))
+            if not number.is_finite() or number != number.to_integral_value():
                 raise ValueError
             return int(number)
         if type_ is float:
             return float(text)
-    except ValueError:
+    except (ValueError, decimal.InvalidOperation):
         raise ConfigError(f"{key}={text!r}: expected {type_.__name__}") from None
     return text
 
@@ -152,8 +160,15 @@ def preset_overrides(method_cls: type, preset: str, env_spec: Any) -> dict[str, 
     if path.suffix == ".json":
         if not path.is_file():
             raise ConfigError(f"preset={preset!r}: file not found")
-        data = json.loads(path.read_text())
-        return data.get("params", data)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError(f"preset={preset!r}: not readable JSON ({err})") from None
+        params = data.get("params", data) if isinstance(data, dict) else data
+        if not isinstance(params, dict):
+            raise ConfigError(f"preset={preset!r}: expected a JSON object of key: value overrides "
+                              f"(or {{\"params\": {{...}}}}), got a {type(params).__name__}")
+        return params
     raise ConfigError(f"preset={preset!r} for method {method_cls.name!r}: valid presets: "
                       f"{', '.join(method_cls.presets)}, or a path to a .json file of overrides")
 
@@ -191,8 +206,8 @@ def resolve_grid(overrides: dict[str, str]) -> list[RunConfig]:
     seeds = []
     for text in axes["seed"]:
         seed = parse_value("seeds", text, int)
-        if seed < 0:
-            raise ConfigError(f"seeds={text!r}: must be a non-negative integer")
+        if not 0 <= seed < MAX_SEED:
+            raise ConfigError(f"seeds={text!r}: must be an integer in [0, {MAX_SEED})")
         seeds.append(seed)
     axes["seed"] = seeds
 
@@ -261,7 +276,7 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
         if key in ("total_steps", "eval_every", "eval_episodes"):
             run_level[key] = value
         elif key in fields:
-            merged[key] = value
+            merged[key] = _typed_preset_value(preset, key, value, fields[key])
         else:
             raise ConfigError(f"preset {preset!r} sets {key!r}, which method "
                               f"{method_cls.name!r} does not have")
@@ -278,6 +293,7 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
             merged[key] = parse_value(key, text, fields[key])
     try:
         method_config = method_cls.Config(**merged)
+        method_config.validate()
     except (TypeError, ValueError) as err:
         raise ConfigError(f"method {method_cls.name!r}: {err}") from None
 
@@ -293,14 +309,66 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
                      if "eval_episodes" in values else int(run_level.get("eval_episodes", 10)))
     out_dir = values.get("out_dir", "runs")
     store = values.get("store") or default_store_url(out_dir)
-    if "://" not in store and not store.startswith("sqlite:"):
-        raise ConfigError(f"store={store!r}: expected an SQLAlchemy URL such as "
-                          "sqlite:///runs/results.db or postgresql://user@host/db")
+    _check_store_url(store)
+    _check_writable("out_dir", Path(out_dir))
     env_kwargs = {**method_cls.env_kwargs(method_config, env_spec), **env_kwargs}
+    resume = values.get("resume", "auto")
+    if resume not in RESUME_CHOICES:
+        raise ConfigError(f"resume={resume!r}: valid choices: {', '.join(RESUME_CHOICES)}")
     return RunConfig(method=method_cls.name, env=env_name, seed=seed, preset=preset,
                      total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
                      out_dir=out_dir, store=store, method_config=method_config,
-                     env_kwargs=env_kwargs)
+                     env_kwargs=env_kwargs, resume=resume)
+
+
+def _typed_preset_value(preset: str, key: str, value: Any, type_: Any) -> Any:
+    """A preset file's JSON value as the field's type (``"3e-4"`` or ``3`` for a float field)."""
+    if isinstance(value, list):
+        value = ",".join(map(str, value))
+    if value is None or isinstance(value, str) or isinstance(value, bool) or type_ in (int, float):
+        text = "none" if value is None else str(value)
+        try:
+            return parse_value(key, text, type_)
+        except ConfigError as err:
+            raise ConfigError(f"preset {preset!r}: {err}") from None
+    return value
+
+
+def _check_store_url(store: str) -> None:
+    """The URL parses, its dialect and driver are installed, and a SQLite file's directory is
+    writable: checked before any run, so a typo never leaves a half-started grid behind."""
+    import sqlalchemy as sa
+
+    hint = "expected an SQLAlchemy URL such as sqlite:///runs/results.db or postgresql://user@host/db"
+    try:
+        url = sa.engine.make_url(store)
+        dialect = url.get_dialect()
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError):
+        raise ConfigError(f"store={store!r}: {hint}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as err:
+        extra = " (pip install 'psycopg[binary]')" if url.get_backend_name() == "postgresql" else ""
+        raise ConfigError(f"store={store!r}: the database driver is not installed: "
+                          f"{err}{extra}") from None
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        database = Path(url.database)
+        if database.is_dir():
+            raise ConfigError(f"store={store!r}: {database} is a directory, not a database file")
+        _check_writable("store", database.parent)
+
+
+def _check_writable(key: str, directory: Path) -> None:
+    """``directory`` is (or can be created as) a writable directory."""
+    probe = directory
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"{key}={str(directory)!r}: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={str(directory)!r}: {probe} is not writable")
 
 
 def _default_eval_every(total_steps: int) -> int:

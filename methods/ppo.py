@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.env_api import EnvSpec
-from harness.method_api import Method
+from harness.method_api import Method, require
 from harness.registry import register_method
 from methods.ppo_core import PPOConfig
 
@@ -34,6 +34,10 @@ FAMILY_LR = {"overcooked": 1e-4, "virtualhome": 1e-3}
 class PPOMethodConfig(PPOConfig):
     hidden: int = 64
     full_view: bool = True  # Overcooked: obs_radius=10 as the original baseline (False: env default)
+
+    def validate(self) -> None:
+        super().validate()
+        require(self, "hidden", lambda v: v >= 1, ">= 1")
 
 
 def _lr(spec: EnvSpec) -> float:

@@ -26,6 +26,13 @@ class SayCanConfig(MethodConfig):
     normalization: str = "word"  # of the "say" score; word = the same as twosome's initial policy
     sample: bool = False  # True: sample from say*can instead of taking the argmax
 
+    def validate(self) -> None:
+        super().validate()
+        from methods.llm.policy import LLMConfig  # the LLM fields are checked where they live
+
+        LLMConfig(model=self.model, dtype=self.dtype, normalization=self.normalization,
+                  lora_r=0).validate()
+
 
 @register_method("saycan", "SayCan (reconstruction): frozen LLM action probability x affordance, "
                  "greedy; no training")

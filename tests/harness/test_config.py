@@ -31,7 +31,7 @@ def test_eval_every_is_rounded_to_whole_learn_units():
     ({"total_steps": "-3"}, "total_steps='-3': must be a positive integer"),
     ({"total_steps": "1.5"}, "total_steps='1.5': expected int"),
     ({"seeds": "x"}, "seeds='x': expected int"),
-    ({"seeds": "-1"}, "seeds='-1': must be a non-negative integer"),
+    ({"seeds": "-1"}, "seeds='-1': must be an integer in [0, "),
     ({"eval_episodes": "0"}, "eval_episodes='0': must be a positive integer"),
     ({"lr": "3"}, "unknown key 'lr'; valid keys: "),
     ({"preset": "nope"}, "preset='nope' for method 'random': valid presets: cpu"),

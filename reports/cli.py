@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="steps-to-threshold as a fraction of each env's ceiling (default 0.9)")
+    parser.add_argument("--include-unfinished", action="store_true",
+                        help="also compare failed, pruned and running runs' partial curves")
     gen = parser.add_argument_group("generalization")
     gen.add_argument("--generalization", action="store_true",
                      help="evaluate trained checkpoints zero-shot on the eight unseen tasks first")
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                   "table", file=sys.stderr)
         from reports.comparison import write_report
 
-        path = write_report(url, out, reps=args.reps, threshold=args.threshold)
+        path = write_report(url, out, reps=args.reps, threshold=args.threshold,
+                            include_unfinished=args.include_unfinished)
     except (ReportError, ValueError) as err:
         print(f"harness report: {err}", file=sys.stderr)
         return 2

@@ -74,6 +74,19 @@ def build_report(results: Results, reps: int = 2000,
     overview.append(PROTOCOL_NOTE.format(reps=reps))
     report.sections.append(("Overview", overview))
 
+    unfinished = runs[runs["status"] != "finished"]
+    if not unfinished.empty:
+        shown = pd.DataFrame({
+            "run": unfinished["run_id"], "status": unfinished["status"],
+            "steps": [f"{int(d or 0)} / {int(t or 0)}" for d, t in
+                      zip(unfinished["steps_done"], unfinished["total_steps"])],
+            "reason": unfinished.get("error", pd.Series([None] * len(unfinished),
+                                                        index=unfinished.index)).fillna("")})
+        included = set(results.evals["run_id"]) & set(unfinished["run_id"])
+        report.sections.append(("Runs not finished", [
+            shown, "Their partial curves are included below (include_unfinished)." if included
+            else "They are left out of every table and curve below."]))
+
     table, notes = aggregate.aggregate_table(results.evals, runs, threshold=threshold, reps=reps)
     blocks: list = [aggregate.display_table(table, threshold)]
     blocks += [f"- Note: {n}." for n in notes]
@@ -194,11 +207,12 @@ def short_commit(version: str) -> str:
 
 
 def write_report(store_url: str, out_dir: str | Path, reps: int = 2000,
-                 threshold: float = aggregate.DEFAULT_THRESHOLD) -> Path:
+                 threshold: float = aggregate.DEFAULT_THRESHOLD,
+                 include_unfinished: bool = False) -> Path:
     """Write ``report.md`` (+ ``plots/*.png``) and a self-contained ``report.html`` under
     ``out_dir``; returns the HTML path. ``store_url`` may also be a run directory."""
     try:
-        results = load_results(store_url)
+        results = load_results(store_url, include_unfinished=include_unfinished)
     except EmptyStoreError as err:  # e.g. every run of a grid failed: say so instead of crashing
         report = Report(title="Method comparison", source=str(store_url),
                         sections=[("Overview", [f"No results to compare: {err}."])])

@@ -27,6 +27,12 @@ class EmptyStoreError(ReportError):
 def resolve_store_url(source: str | Path) -> str:
     """The SQLAlchemy URL of ``source`` (a URL, a run directory or a SQLite file)."""
     text = str(source)
+    if text.startswith("sqlite:///"):  # reading must never create an empty database
+        database = Path(text.removeprefix("sqlite:///"))
+        if not database.is_file() or database.stat().st_size == 0:
+            raise ReportError(f"{text!r}: no such SQLite store (missing or empty file); give the "
+                              "results.db a `harness run` wrote")
+        return text
     if "://" in text:
         return text
     path = Path(text)
@@ -36,7 +42,7 @@ def resolve_store_url(source: str | Path) -> str:
             raise ReportError(f"{text!r} is a directory without {STORE_FILENAME}; give a run "
                               "directory (harness run out_dir=...) or a store URL")
         path = candidate
-    elif not path.is_file():
+    elif not path.is_file() or path.stat().st_size == 0:
         raise ReportError(f"{text!r}: no such run directory, file or store URL "
                           "(e.g. runs/ or sqlite:///runs/results.db)")
     return f"sqlite:///{path.resolve()}"
@@ -91,12 +97,23 @@ class Results:
         return sorted(dict.fromkeys(frame["label"]))
 
 
-def load_results(source: str | Path) -> Results:
-    """Runs and eval points of a store, with a per-run ``label`` for grouping seeds."""
+def load_results(source: str | Path, include_unfinished: bool = False) -> Results:
+    """Runs and eval points of a store, with a per-run ``label`` for grouping seeds.
+
+    Only finished runs' points are compared unless ``include_unfinished``: a failed or still-running
+    run's partial curve would otherwise enter the final-return IQM as if it were a result. ``runs``
+    keeps every run (the report lists the others separately)."""
     url = resolve_store_url(source)
-    runs, evals = load_frames(url)
+    try:
+        runs, evals = load_frames(url)
+    except Exception as err:  # noqa: BLE001 - a malformed database is one line, not a traceback
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ReportError(f"store {url} cannot be read ({first[:200]})") from None
+    if not include_unfinished:
+        evals = evals[evals["status"] == "finished"]
     if runs.empty or evals.empty:
-        raise EmptyStoreError(f"store {url} holds no eval points yet (runs: {len(runs)})")
+        raise EmptyStoreError(f"store {url} holds no eval points of finished runs yet (runs: "
+                              f"{len(runs)}; include_unfinished shows partial curves)")
     runs = runs.copy()
     runs["label"] = variant_labels(runs)
     evals = evals.merge(runs[["run_id", "label"]], on="run_id", how="left")

@@ -106,7 +106,7 @@ def test_report_of_an_empty_store_says_so(tmp_path):
     url = f"sqlite:///{tmp_path / 'results.db'}"
     Store(url)  # tables, no runs
     html = comparison.write_report(url, tmp_path).read_text()
-    assert "No results to compare" in html and "holds no eval points yet" in html
+    assert "No results to compare" in html and "holds no eval points of finished runs yet" in html
 
 
 def test_report_cli_errors_are_one_line(tmp_path, capsys):

@@ -69,6 +69,10 @@ class SweepConfig:
         if not self.seeds:
             raise SweepError("seeds: give at least one seed")
         self.study = self.study or f"{self.method}__{self.env.replace('/', '-')}__{self.objective}"
+        # The name becomes a directory under out_dir: no separators, no "..", nothing hidden.
+        if not self.study or self.study.startswith(".") or any(c in self.study for c in "/\\\0"):
+            raise SweepError(f"study={self.study!r}: use letters, digits, '-', '_' and '.' only "
+                             "(it names a directory under out_dir), not a path")
         self.storage = self.storage or f"sqlite:///{Path(self.out_dir).resolve() / 'sweeps.db'}"
         if not self.store:
             self.store = (self.storage if not self.storage.startswith("journal://") else

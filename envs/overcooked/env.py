@@ -19,6 +19,8 @@ The start state is fixed and transitions are deterministic; ``reset(seed=...)`` 
 """
 from __future__ import annotations
 
+import operator
+
 from typing import Any, Mapping
 
 import gymnasium as gym
@@ -54,14 +56,15 @@ def check_settings(task: str | Task, obs_radius: int, rewards: Any, max_primitiv
 
 
 def check_action(action: Any, n_actions: int, who: str) -> int:
-    """The action as an int, or a ValueError naming the valid range."""
+    """The action as an int, or a ValueError naming the valid range. Integers only (Python or
+    numpy, via ``operator.index``): a float such as 1.0 is refused, as in VirtualHome."""
     try:
-        valid = int(action) == action and 0 <= action < n_actions
-    except (TypeError, ValueError):
-        valid = False
-    if not valid:
+        index = operator.index(action)
+    except TypeError:
+        index = None
+    if index is None or not 0 <= index < n_actions:
         raise ValueError(f"action for {who} must be an int in [0, {n_actions - 1}], got {action!r}")
-    return int(action)
+    return index
 
 
 class OvercookedEnv(gym.Env):

@@ -436,3 +436,15 @@ def test_render_modes():
     assert OvercookedEnv("tomato-salad").render() is None
     with pytest.raises(ValueError, match="render_mode"):
         OvercookedEnv("tomato-salad", render_mode="human")
+
+
+def test_float_actions_are_refused_as_in_virtualhome():
+    import gymnasium
+    import numpy as np
+
+    for name in ("overcooked/tomato-salad", "virtualhome/food-preparation"):
+        env = gymnasium.make(name)
+        env.reset(seed=0)
+        with pytest.raises(ValueError, match="action"):
+            env.step(1.0)
+        env.step(np.int64(0))  # numpy integers are integers

@@ -185,3 +185,11 @@ def test_builtin_ppo_space_runs_through_the_protocol(tmp_path):
     assert best["params"]["num_steps"] == 32 and best["params"]["num_envs"] == 2
     runs = Store(cfg.store).runs_frame()
     assert len(runs) == 2 and set(runs["status"]) == {"finished"}
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", ".hidden", "x\\y"])
+def test_a_study_name_is_never_a_path_outside_out_dir(name):
+    from sweeps.study import SweepConfig, SweepError
+
+    with pytest.raises(SweepError, match="not a path"):
+        SweepConfig(method="ppo", env="overcooked/tomato-salad", study=name)

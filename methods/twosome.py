@@ -228,12 +228,17 @@ class Twosome(Method):
                 "actor_steps": s["actor_steps"], "kl_stops": s["kl_stops"]}
 
     def state_dict(self) -> dict[str, Any]:
+        # The LLM's caches too: without them a resumed run recomputes scores and trunk rows in
+        # other batches, which differ by rounding (weights drifted ~1e-7 from the uninterrupted run).
+        caches = getattr(self.llm, "cache_state", None)
         return {"ppo": self.ppo.state_dict(), "eval_decisions": self.eval_decisions,
-                "llm_counters": self.llm_counters()}
+                "llm_counters": self.llm_counters(), "llm_caches": caches() if caches else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ppo.load_state_dict(state["ppo"])
         self.eval_decisions = state["eval_decisions"]
+        if state.get("llm_caches") is not None:  # after the weights: loading them clears scores
+            self.llm.load_cache_state(state["llm_caches"])
         self.llm_counters.load(state["llm_counters"])
 
 

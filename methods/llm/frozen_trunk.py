@@ -56,6 +56,23 @@ class FrozenTrunk:
         return {**{k: float(v) for k, v in self.counts.items()},
                 "trunk_cache_mb": self.bytes / 2**20, "trunk_cache_rows": float(len(self._entries))}
 
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict:
+        """The cached pieces in LRU order and the counters: a resumed run then computes exactly
+        what the uninterrupted one would (recomputed rows differ by rounding, see above)."""
+        return {"entries": [(list(key), e.prefix, [(list(a), t) for a, t in e.actions.items()])
+                            for key, e in self._entries.items()],
+                "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._entries.clear()
+        self.bytes = 0
+        for key, prefix, actions in state["entries"]:
+            entry = _Entry(prefix, {tuple(a): t for a, t in actions})
+            self._entries[tuple(key)] = entry
+            self.bytes += entry.nbytes
+        self.counts = {k: int(v) for k, v in state["counts"].items()}
+
     # ------------------------------------------------------------------ lookup
     def row_inputs(self, rows) -> list[torch.Tensor]:
         """Per row, (row.length, H): the hidden states entering layer ``split`` for the row's fed

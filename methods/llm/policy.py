@@ -17,6 +17,7 @@ for the whole run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -169,6 +170,30 @@ class LLMPolicy(nn.Module):
         self.value_head.load_state_dict({k[len("critic."):]: v for k, v in state.items()
                                          if k.startswith("critic.")})
         self.new_policy_version()
+
+    def cache_state(self) -> dict:
+        """Everything cached (scores of the current version, critic features, encodings, the
+        frozen trunk) and the counters, as plain data: restored by :meth:`load_cache_state` after
+        the weights, a resumed run is bit-identical to the uninterrupted one, counters included.
+        Its size is about the trunk cache's (``trunk_cache_mb`` at most)."""
+        return {"scores": [(p, a, v) for (p, a), v in self._scores.items()],
+                "features": dict(self._features),
+                "prompt_ids": {p: list(ids) for p, ids in self._prompt_ids.items()},
+                "pairs": [(p, a, list(e.prefix), list(e.action), bool(e.fallback))
+                          for (p, a), e in self._pairs.items()],
+                "stats": dataclasses.asdict(self._stats), "count": dict(self._count),
+                "trunk": self.trunk.state_dict() if self.trunk is not None else None}
+
+    def load_cache_state(self, state: dict) -> None:
+        self._scores = {(p, a): float(v) for p, a, v in state["scores"]}
+        self._features = dict(state["features"])
+        self._prompt_ids = {p: tuple(ids) for p, ids in state["prompt_ids"].items()}
+        self._pairs = {(p, a): PairEncoding(tuple(pre), tuple(act), fb)
+                       for p, a, pre, act, fb in state["pairs"]}
+        self._stats = ForwardStats(**state["stats"])
+        self._count = dict(state["count"])
+        if self.trunk is not None and state["trunk"] is not None:
+            self.trunk.load_state_dict(state["trunk"])
 
     # ------------------------------------------------------------------ counters
     def counters(self) -> dict[str, float]:

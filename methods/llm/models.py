@@ -19,6 +19,7 @@ import copy
 import difflib
 import importlib
 import importlib.util
+import json
 import os
 import shutil
 import threading
@@ -51,6 +52,7 @@ GGUF_MODELS = {
                                "gemma3-270m", assembled=True),
 }
 MODEL_NAMES = (*GGUF_MODELS, "tiny")
+TINY_LAYERS = 2
 
 _lock = threading.Lock()
 _templates: dict[tuple[str, str, str], torch.nn.Module] = {}
@@ -122,6 +124,22 @@ def _quiet_transformers():
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # GGUF conversion bars would flood run logs
+
+
+def num_decoder_layers(name: str) -> int | None:
+    """The model's decoder layer count from its config alone (no weights loaded), so a bad
+    ``lora_layers`` fails before any run starts; None when it cannot be known cheaply."""
+    if name == "tiny":
+        return TINY_LAYERS
+    if name in GGUF_MODELS:
+        load_tokenizer(name)  # writes the model config next to the cached tokenizer
+        config = _gguf_cache_dir(name, "tokenizers") / "config.json"
+    else:
+        config = Path(name) / "config.json"
+    try:
+        return int(json.loads(config.read_text())["num_hidden_layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def load_tokenizer(name: str):
@@ -211,7 +229,7 @@ def _build_tiny() -> torch.nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(_gguf_cache_dir("smollm2", "tokenizers"))
-    config.num_hidden_layers = 2
+    config.num_hidden_layers = TINY_LAYERS
     config.hidden_size = 64
     config.intermediate_size = 128
     config.num_attention_heads = 4

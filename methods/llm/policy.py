@@ -76,6 +76,10 @@ class LLMConfig:
         if self.lora_layers is not None and self.lora_layers < 1:
             raise ValueError(f"lora_layers must be >= 1 (the top K layers get adapters) or None "
                              f"(every layer), got {self.lora_layers}")
+        n_layers = models.num_decoder_layers(self.model) if self.lora_layers is not None else None
+        if n_layers is not None and self.lora_layers > n_layers:
+            raise ValueError(f"lora_layers={self.lora_layers} but model {self.model!r} has "
+                             f"{n_layers} decoder layers: use 1..{n_layers}, or None for all")
         if not self.trunk_cache_mb > 0:
             raise ValueError(f"trunk_cache_mb must be > 0, got {self.trunk_cache_mb}")
         if any(h <= 0 for h in self.critic_hidden):

@@ -83,6 +83,8 @@ BAD_INPUTS = [
     ([*TWOSOME, "grad_chunk_tokens=0"], "grad_chunk_tokens=0"),
     ([*TWOSOME, "trunk_cache_mb=0"], "trunk_cache_mb"),
     ([*TWOSOME, "policy_lr=-1"], "policy_lr=-1.0"),
+    ([*TWOSOME, "lora_layers=3"], "lora_layers=3 but model 'tiny' has 2 decoder layers"),
+    (["methods=twosome", "envs=virtualhome/food-preparation", "model=tiny"], "lora_layers=4"),
     ([*SAYCAN[:2], "model=nope"], "unknown model 'nope'"),
     ([*SAYCAN, "normalization=bogus"], "bogus"),
 ]

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import html
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,8 +222,18 @@ def write_report(store_url: str, out_dir: str | Path, reps: int = 2000,
     out = Path(out_dir)
     (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
     for figure in report.figures.values():
-        (out / PLOTS_DIR / f"{figure.name}.png").write_bytes(figure.png)
-    (out / REPORT_MD).write_text(render_markdown(report))
+        _write_atomically(out / PLOTS_DIR / f"{figure.name}.png", figure.png)
+    _write_atomically(out / REPORT_MD, render_markdown(report).encode())
     html_path = out / REPORT_HTML
-    html_path.write_text(render_html(report))
+    _write_atomically(html_path, render_html(report).encode())
     return html_path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """A reader (or a crash) never sees half a report: write a sibling temp file, then rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

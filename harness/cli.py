@@ -13,8 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.config import ConfigError, parse_overrides, resolve_grid
-from harness.registry import ENVS, METHODS, UnknownNameError
+from harness.config import ConfigError, parse_overrides, resolve_suite
+from harness.registry import ENVS, METHODS, SUITES, UnknownNameError
 
 
 def _fail(message: str) -> int:
@@ -31,13 +31,18 @@ def cmd_list(_args: argparse.Namespace) -> int:
     for name, spec in ENVS.items():
         tags = f" [{', '.join(spec.tags)}]" if spec.tags else ""
         print(f"  {name:<{width}}{spec.description}{tags}")
+    if SUITES.names():
+        print("suites (harness run suite=<name>):")
+        for name, suite in SUITES.items():
+            expected = f" ({suite.expected})" if suite.expected else ""
+            print(f"  {name:<{width}}{suite.description}{expected}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.executor import run_grid
     try:
-        configs = resolve_grid(parse_overrides(args.overrides))
+        configs = resolve_suite(parse_overrides(args.overrides))
     except (ConfigError, UnknownNameError) as err:
         return _fail(str(err))
     print(f"harness: {len(configs)} run(s) -> store {configs[0].store}", file=sys.stderr)

@@ -9,7 +9,10 @@ Grammar of overrides (what ``harness run`` takes):
 
 - ``methods=a,b``, ``envs=x,y``, ``seeds=0,1,2`` (singular spellings accepted): grid axes;
 - any other ``key=v1,v2`` is a grid axis too (``policy_lr=1e-6,1e-5`` runs both);
-- run keys: ``preset``, ``total_steps``, ``eval_every``, ``eval_episodes``, ``out_dir``, ``store``;
+- run keys: ``preset``, ``total_steps``, ``eval_every``, ``eval_episodes``, ``final_eval_episodes``,
+  ``out_dir``, ``store``, ``resume``;
+- ``suite=<name>`` expands a registered suite of grids (``harness list``); the other keys given
+  with it override every grid of the suite (e.g. ``out_dir``, ``seeds``);
 - ``env.<kwarg>=v`` passes a keyword to the env factory (e.g. ``env.obs_radius=10``);
 - a method hyperparameter by name (``policy_lr=1e-6``: applied to every selected method that has
   it) or qualified (``twosome.policy_lr=1e-6``).
@@ -34,7 +37,8 @@ from harness.storage import default_store_url
 
 GRID_KEYS = {"methods": "method", "method": "method", "envs": "env", "env": "env",
              "seeds": "seed", "seed": "seed"}
-RUN_KEYS = ("preset", "total_steps", "eval_every", "eval_episodes", "out_dir", "store", "resume")
+RUN_KEYS = ("preset", "total_steps", "eval_every", "eval_episodes", "final_eval_episodes", "out_dir",
+            "store", "resume")
 # resume=auto continues an interrupted run from its checkpoint; restart trains it again from step 0.
 RESUME_CHOICES = ("auto", "restart")
 DEFAULTS = {"methods": "twosome,saycan", "envs": "overcooked/tomato-salad", "seeds": "0"}
@@ -64,14 +68,25 @@ class RunConfig:
     method_config: Any  # the method's Config dataclass instance
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     resume: str = "auto"  # not part of the identity: how to treat an existing checkpoint
+    # Episodes of the last eval point (the reported number; spec §3.4: 100); None = eval_episodes.
+    final_eval_episodes: int | None = None
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes results (not where they are written)."""
-        return {"method": self.method, "env": self.env, "seed": self.seed,
-                "total_steps": self.total_steps, "eval_every": self.eval_every,
-                "eval_episodes": self.eval_episodes,
-                "method_config": dataclasses.asdict(self.method_config),
-                "env_kwargs": self.env_kwargs}
+        identity = {"method": self.method, "env": self.env, "seed": self.seed,
+                    "total_steps": self.total_steps, "eval_every": self.eval_every,
+                    "eval_episodes": self.eval_episodes,
+                    "method_config": dataclasses.asdict(self.method_config),
+                    "env_kwargs": self.env_kwargs}
+        if self.final_eval_episodes is not None:  # absent when unset: earlier run ids stay valid
+            identity["final_eval_episodes"] = self.final_eval_episodes
+        return identity
+
+    def episodes_at(self, step: int) -> int:
+        """Eval episodes of the point at ``step``: more at the final one when asked."""
+        if step >= self.total_steps and self.final_eval_episodes is not None:
+            return self.final_eval_episodes
+        return self.eval_episodes
 
     @property
     def run_id(self) -> str:
@@ -186,9 +201,32 @@ def parse_overrides(tokens: list[str]) -> dict[str, str]:
     return overrides
 
 
+def resolve_suite(overrides: dict[str, str]) -> list[RunConfig]:
+    """``suite=<name>`` plus overrides: every grid of the registered suite, each with the
+    overrides on top, concatenated (a run two grids share appears once). Without ``suite``:
+    :func:`resolve_grid`."""
+    from harness.registry import SUITES, UnknownNameError
+
+    overrides = dict(overrides)
+    name = overrides.pop("suite", None)
+    if name is None:
+        return resolve_grid(overrides)
+    try:
+        suite = SUITES.get(name)
+    except UnknownNameError as err:
+        raise ConfigError(f"suite: {err}") from None
+    configs: dict[str, RunConfig] = {}
+    for grid in suite.grids:
+        for config in resolve_grid({**grid, **overrides}):
+            configs.setdefault(config.run_id, config)
+    return list(configs.values())
+
+
 def resolve_grid(overrides: dict[str, str]) -> list[RunConfig]:
     """Expand ``key=value`` overrides into validated run configs (methods x envs x seeds x ...)."""
     overrides = dict(overrides)
+    if "suite" in overrides:
+        return resolve_suite(overrides)
     axes: dict[str, list[str]] = {}
     for plural, default in DEFAULTS.items():
         singular = GRID_KEYS[plural]
@@ -307,6 +345,8 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
     total_steps = -(-total_steps // multiple) * multiple
     eval_episodes = (_positive_int("eval_episodes", values["eval_episodes"])
                      if "eval_episodes" in values else int(run_level.get("eval_episodes", 10)))
+    final_eval_episodes = (_positive_int("final_eval_episodes", values["final_eval_episodes"])
+                           if "final_eval_episodes" in values else None)
     out_dir = values.get("out_dir", "runs")
     store = values.get("store") or default_store_url(out_dir)
     _check_store_url(store)
@@ -318,7 +358,8 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
     return RunConfig(method=method_cls.name, env=env_name, seed=seed, preset=preset,
                      total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
                      out_dir=out_dir, store=store, method_config=method_config,
-                     env_kwargs=env_kwargs, resume=resume)
+                     env_kwargs=env_kwargs, resume=resume,
+                     final_eval_episodes=final_eval_episodes)
 
 
 def _typed_preset_value(preset: str, key: str, value: Any, type_: Any) -> Any:

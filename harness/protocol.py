@@ -269,7 +269,7 @@ def run(config: RunConfig, store: Store, progress: bool = True,
 
     def record(step: int, train_stats: dict[str, float]) -> dict[str, Any]:
         check_finite("training statistic", train_stats, step)
-        result = evaluate(method, env_spec, config.env_kwargs, config.eval_episodes,
+        result = evaluate(method, env_spec, config.env_kwargs, config.episodes_at(step),
                           seed=EVAL_SEED_BASE, rng_seed=(config.seed, step))
         check_finite("eval", {k: result[k] for k in ("return_mean", "return_std")}, step)
         state = method.state_dict()

@@ -18,12 +18,13 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
+from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
 # Imported when no entry points are installed (running from a source checkout without `pip install`).
-_BUILTIN_PLUGINS = ("envs", "methods")
+_BUILTIN_PLUGINS = ("envs", "methods", "suites")
 _plugins_loaded = False
 
 
@@ -90,6 +91,23 @@ class Registry(Generic[T]):
 
 METHODS: Registry[Any] = Registry("method")
 ENVS: Registry[Any] = Registry("env")
+SUITES: Registry[Any] = Registry("suite")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named list of grids (each a dict of ``harness run`` overrides) run as one command."""
+
+    name: str
+    description: str
+    grids: tuple[dict[str, str], ...]
+    expected: str = ""  # how long it takes, for ``harness list`` and the docs
+
+
+def register_suite(name: str, description: str, grids: list[dict[str, str]],
+                   expected: str = "") -> Suite:
+    """Register a suite: ``harness run suite=<name> [overrides]`` expands and runs every grid."""
+    return SUITES.add(name, Suite(name, description, tuple(dict(g) for g in grids), expected))
 
 
 def register_method(name: str, description: str = "") -> Callable[[type], type]:

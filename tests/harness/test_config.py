@@ -63,3 +63,38 @@ def test_split_list_keeps_bracketed_commas():
 def test_env_kwargs_reach_the_env():
     config = grid(**{"env.length": "2"})[0]
     assert config.env_kwargs == {"length": 2}
+
+
+def test_a_suite_expands_its_grids_with_the_overrides_on_top(tmp_path):
+    from harness.config import resolve_suite
+
+    configs = resolve_suite({"suite": "paper-cpu", "seeds": "0", "out_dir": str(tmp_path)})
+    keys = {(c.method, c.env, c.preset) for c in configs}
+    assert len(keys) == len(configs)  # one run per (method, env, preset) with seeds=0
+    assert ("twosome", "virtualhome/entertainment", "cpu") in keys
+    assert ("ppo", "overcooked/tomato-lettuce-salad", "paper") in keys
+    assert ("twosome-none", "overcooked/tomato-lettuce-salad", "cpu") in keys
+    assert all(c.seed == 0 and c.out_dir == str(tmp_path) and c.final_eval_episodes == 100
+               for c in configs)
+    by_env = {}
+    for c in configs:
+        if c.preset == "cpu":
+            by_env.setdefault(c.env, set()).add((c.total_steps, c.eval_every))
+    assert all(len(grid) == 1 for grid in by_env.values())  # every method on one budget and grid
+
+
+def test_an_unknown_suite_is_one_line():
+    from harness.config import resolve_suite
+
+    with pytest.raises(ConfigError, match="suite: unknown suite 'nope'; valid suites: paper-cpu"):
+        resolve_suite({"suite": "nope"})
+
+
+def test_final_eval_episodes_applies_to_the_last_point_only_and_keeps_old_run_ids(tmp_path):
+    base = {"methods": "random", "envs": "toy/corridor", "total_steps": "32", "eval_every": "16",
+            "eval_episodes": "2", "out_dir": str(tmp_path)}
+    (plain,) = resolve_grid(base)
+    (final,) = resolve_grid({**base, "final_eval_episodes": "7"})
+    assert [final.episodes_at(s) for s in (0, 16, 32)] == [2, 2, 7]
+    assert [plain.episodes_at(s) for s in (0, 16, 32)] == [2, 2, 2]
+    assert "final_eval_episodes" not in plain.identity() and plain.run_id != final.run_id

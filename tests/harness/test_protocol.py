@@ -158,3 +158,9 @@ def test_code_version_marks_uncommitted_changes(tmp_path):
     (tmp_path / "a.py").write_text("x = 2\n")
     assert _code_version(tmp_path) == clean + "+dirty"
     assert short_commit(clean + "+dirty") == clean[:10] + "+dirty"
+
+
+def test_the_final_point_uses_final_eval_episodes(tmp_path):
+    config = one_config(tmp_path, final_eval_episodes="11")
+    points = run(config, Store(config.store), progress=False).points
+    assert [p["episodes"] for p in points] == [5] * 6 + [11]

@@ -11,8 +11,8 @@ Grammar of overrides (what ``harness run`` takes):
 - any other ``key=v1,v2`` is a grid axis too (``policy_lr=1e-6,1e-5`` runs both);
 - run keys: ``preset``, ``total_steps``, ``eval_every``, ``eval_episodes``, ``final_eval_episodes``,
   ``out_dir``, ``store``, ``resume``;
-- ``suite=<name>`` expands a registered suite of grids (``harness list``); the other keys given
-  with it override every grid of the suite (e.g. ``out_dir``, ``seeds``);
+- ``suite=<name>`` expands a registered suite of grids (``harness list``); ``methods=``/``envs=``
+  given with it select among its runs, every other key overrides each grid (``out_dir``, ``seeds``);
 - ``env.<kwarg>=v`` passes a keyword to the env factory (e.g. ``env.obs_radius=10``);
 - a method hyperparameter by name (``policy_lr=1e-6``: applied to every selected method that has
   it) or qualified (``twosome.policy_lr=1e-6``).
@@ -215,10 +215,25 @@ def resolve_suite(overrides: dict[str, str]) -> list[RunConfig]:
         suite = SUITES.get(name)
     except UnknownNameError as err:
         raise ConfigError(f"suite: {err}") from None
+    # methods=/envs= given with a suite select among the suite's runs (its budgets per env stay);
+    # every other key, seeds included, overrides each grid.
+    selected = {}
+    for plural, singular in (("methods", "method"), ("envs", "env")):
+        value = overrides.pop(plural, overrides.pop(singular, None))
+        if value is not None:
+            selected[plural] = split_list(value)
     configs: dict[str, RunConfig] = {}
     for grid in suite.grids:
+        grid = dict(grid)
+        for plural, wanted in selected.items():
+            grid[plural] = ",".join(v for v in split_list(grid[plural]) if v in wanted)
+        if any(not grid[plural] for plural in selected):
+            continue
         for config in resolve_grid({**grid, **overrides}):
             configs.setdefault(config.run_id, config)
+    if not configs:
+        raise ConfigError(f"suite={name!r} has no run with "
+                          + " and ".join(f"{k}={','.join(v)}" for k, v in selected.items()))
     return list(configs.values())
 
 

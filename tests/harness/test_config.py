@@ -98,3 +98,16 @@ def test_final_eval_episodes_applies_to_the_last_point_only_and_keeps_old_run_id
     assert [final.episodes_at(s) for s in (0, 16, 32)] == [2, 2, 7]
     assert [plain.episodes_at(s) for s in (0, 16, 32)] == [2, 2, 2]
     assert "final_eval_episodes" not in plain.identity() and plain.run_id != final.run_id
+
+
+def test_methods_and_envs_given_with_a_suite_select_its_runs_with_their_budgets(tmp_path):
+    from harness.config import resolve_suite
+
+    configs = resolve_suite({"suite": "paper-cpu", "methods": "twosome",
+                             "envs": "overcooked/tomato-salad,overcooked/tomato-lettuce-salad",
+                             "out_dir": str(tmp_path)})
+    assert {(c.env, c.total_steps) for c in configs} == {
+        ("overcooked/tomato-salad", 12_288), ("overcooked/tomato-lettuce-salad", 61_440)}
+    assert {c.method for c in configs} == {"twosome"} and len(configs) == 6
+    with pytest.raises(ConfigError, match="has no run with methods=random"):
+        resolve_suite({"suite": "paper-cpu", "methods": "random"})

@@ -136,7 +136,9 @@ def build_report(results: Results, reps: int = 2000,
             generalization.display_table(summ),
             f"Cells: eval return IQM over training seeds [95% CI] / success rate; "
             f"{', '.join(map(str, episodes))} sampled episodes per evaluation. n/a: not measurable "
-            "(see notes).",
+            "(see notes). The six variants differ from their training task only in words: a "
+            "method that reads the observation vector (not the text) sees the same observations "
+            "there, so its numbers on them are its training-task return, not generalization.",
             *[f"- n/a {r.label} on {r.task}: {r.note}" for r in summ.itertuples()
               if r.status != "ok" and r.note],
             report.figures["generalization"]]))

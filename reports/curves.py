@@ -2,6 +2,8 @@
 stratified-bootstrap bands, one line per method (label), one figure per env."""
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # reports are files; never open a window
@@ -78,8 +80,9 @@ def plot_env(curves: pd.DataFrame, env: str, colors: dict[str, tuple] | None = N
     axes[0].legend(loc="best", fontsize="small")
     n_runs = frame.groupby("label")["n_runs"].max()
     seeds = ", ".join(f"{k}: {v}" for k, v in n_runs.items())
-    fig.suptitle(f"{env}  (shaded: 95% stratified-bootstrap CI; runs per method: {seeds})",
-                 fontsize="medium")
+    # Wrapped: with several variants the one-line title ran off the figure.
+    title = f"{env}  (shaded: 95% stratified-bootstrap CI; runs per method: {seeds})"
+    fig.suptitle(textwrap.fill(title, width=110), fontsize="medium")
     return fig
 
 

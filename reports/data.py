@@ -76,6 +76,13 @@ def variant_labels(runs: pd.DataFrame) -> pd.Series:
                              for f in fields.values()}) > 1]
         if not differing:
             continue
+        # A preset changes many fields at once (budget, eval grid, learning rates...): when the
+        # preset alone tells the variants apart, it is the label ("ppo (preset=paper)").
+        def key(f, names):
+            return json.dumps([f.get(k) for k in names], sort_keys=True, default=str)
+        if "preset" in differing and (len({key(f, differing) for f in fields.values()})
+                                      == len({key(f, ["preset"]) for f in fields.values()})):
+            differing = ["preset"]
         for i, f in fields.items():
             detail = ", ".join(f"{k}={f.get(k)}" for k in differing)
             labels[i] = f"{method} ({detail})"

@@ -48,5 +48,5 @@ register_suite(
         _grid(",".join(BUDGETS), "ppo", preset="paper"),
         _grid("overcooked/tomato-lettuce-salad", "twosome-token,twosome-none"),
     ],
-    expected="about 9 h on a 2-core CPU, most of it TWOSOME on Tomato-Lettuce",
+    expected="about 5 h of one CPU core, most of it TWOSOME on Tomato-Lettuce",
 )

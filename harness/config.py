@@ -202,9 +202,9 @@ def parse_overrides(tokens: list[str]) -> dict[str, str]:
 
 
 def resolve_suite(overrides: dict[str, str]) -> list[RunConfig]:
-    """``suite=<name>`` plus overrides: every grid of the registered suite, each with the
-    overrides on top, concatenated (a run two grids share appears once). Without ``suite``:
-    :func:`resolve_grid`."""
+    """``suite=<name>`` plus overrides: every grid of the registered suite, concatenated (a run
+    two grids share appears once); ``methods``/``envs`` select among the suite's runs, any other
+    override is applied to each grid. Without ``suite``: :func:`resolve_grid`."""
     from harness.registry import SUITES, UnknownNameError
 
     overrides = dict(overrides)

@@ -378,16 +378,14 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
 
 
 def _typed_preset_value(preset: str, key: str, value: Any, type_: Any) -> Any:
-    """A preset file's JSON value as the field's type (``"3e-4"`` or ``3`` for a float field)."""
-    if isinstance(value, list):
+    """A preset's value as the field's type, through the command line's parser (``"3e-4"`` or
+    ``3`` for a float field; a list for a tuple field), so a preset file is checked like a key."""
+    if isinstance(value, (list, tuple)):
         value = ",".join(map(str, value))
-    if value is None or isinstance(value, str) or isinstance(value, bool) or type_ in (int, float):
-        text = "none" if value is None else str(value)
-        try:
-            return parse_value(key, text, type_)
-        except ConfigError as err:
-            raise ConfigError(f"preset {preset!r}: {err}") from None
-    return value
+    try:
+        return parse_value(key, "none" if value is None else str(value), type_)
+    except ConfigError as err:
+        raise ConfigError(f"preset {preset!r}: {err}") from None
 
 
 def _check_store_url(store: str) -> None:

@@ -121,16 +121,29 @@ def register_method(name: str, description: str = "") -> Callable[[type], type]:
     return decorate
 
 
+def _register_gymnasium_id(name: str, factory: Callable) -> None:
+    """``gymnasium.make(name)`` builds the same env (the factory's defaults), for every family."""
+    import gymnasium
+
+    if name not in gymnasium.registry:
+        try:
+            gymnasium.register(id=name, entry_point=factory)
+        except gymnasium.error.Error:  # a name gymnasium's id grammar rejects: harness-only
+            pass
+
+
 def register_env(name: str, **spec_fields: Any) -> Callable[[Callable], Callable]:
     """Function decorator: register an env factory under ``name``.
 
     ``spec_fields`` fill a :class:`harness.env_api.EnvSpec` (description, family, ceiling, ...). The
-    factory takes keyword arguments (e.g. ``obs_radius``) and returns a fresh ``gymnasium.Env``.
+    factory takes keyword arguments (e.g. ``obs_radius``) and returns a fresh ``gymnasium.Env``; it
+    is also registered as the gymnasium id ``name``.
     """
     from harness.env_api import EnvSpec
 
     def decorate(factory: Callable) -> Callable:
         ENVS.add(name, EnvSpec(name=name, factory=factory, **spec_fields))
+        _register_gymnasium_id(name, factory)
         return factory
 
     return decorate

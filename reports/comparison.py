@@ -81,8 +81,7 @@ def build_report(results: Results, reps: int = 2000,
             "run": unfinished["run_id"], "status": unfinished["status"],
             "steps": [f"{int(d or 0)} / {int(t or 0)}" for d, t in
                       zip(unfinished["steps_done"], unfinished["total_steps"])],
-            "reason": unfinished.get("error", pd.Series([None] * len(unfinished),
-                                                        index=unfinished.index)).fillna("")})
+            "reason": unfinished["error"].fillna("")})
         included = set(results.evals["run_id"]) & set(unfinished["run_id"])
         report.sections.append(("Runs not finished", [
             shown, "Their partial curves are included below (include_unfinished)." if included

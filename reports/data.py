@@ -61,6 +61,10 @@ def _variant_fields(config_json: str) -> dict:
     return flat
 
 
+def _values_key(fields: dict, names: list[str]) -> str:
+    return json.dumps([fields.get(k) for k in names], sort_keys=True, default=str)
+
+
 def variant_labels(runs: pd.DataFrame) -> pd.Series:
     """A curve label per run: the method name, plus the settings in which its runs differ.
 
@@ -78,10 +82,8 @@ def variant_labels(runs: pd.DataFrame) -> pd.Series:
             continue
         # A preset changes many fields at once (budget, eval grid, learning rates...): when the
         # preset alone tells the variants apart, it is the label ("ppo (preset=paper)").
-        def key(f, names):
-            return json.dumps([f.get(k) for k in names], sort_keys=True, default=str)
-        if "preset" in differing and (len({key(f, differing) for f in fields.values()})
-                                      == len({key(f, ["preset"]) for f in fields.values()})):
+        if "preset" in differing and (len({_values_key(f, differing) for f in fields.values()})
+                                      == len({_values_key(f, ["preset"]) for f in fields.values()})):
             differing = ["preset"]
         for i, f in fields.items():
             detail = ", ".join(f"{k}={f.get(k)}" for k in differing)
@@ -120,7 +122,7 @@ def load_results(source: str | Path, include_unfinished: bool = False) -> Result
         evals = evals[evals["status"] == "finished"]
     if runs.empty or evals.empty:
         raise EmptyStoreError(f"store {url} holds no eval points of finished runs yet (runs: "
-                              f"{len(runs)}; include_unfinished shows partial curves)")
+                              f"{len(runs)}; --include-unfinished shows partial curves)")
     runs = runs.copy()
     runs["label"] = variant_labels(runs)
     evals = evals.merge(runs[["run_id", "label"]], on="run_id", how="left")

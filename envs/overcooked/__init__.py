@@ -61,18 +61,3 @@ def parallel_env(task: str = "tomato-salad", **kwargs: Any):
     from envs.overcooked.multi import OvercookedParallelEnv
 
     return OvercookedParallelEnv(task, **kwargs)
-
-
-def _register_gymnasium_ids() -> None:
-    """``gymnasium.make("overcooked/tomato-salad")`` works too (same factories)."""
-    import gymnasium
-
-    for name, factory in (
-        ("overcooked/tomato-salad", make_tomato_salad),
-        ("overcooked/tomato-lettuce-salad", make_tomato_lettuce_salad),
-    ):
-        if name not in gymnasium.registry:
-            gymnasium.register(id=name, entry_point=factory)
-
-
-_register_gymnasium_ids()

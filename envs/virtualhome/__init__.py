@@ -104,17 +104,3 @@ for _suffix, _what in _VARIANT_DESCRIPTIONS.items():
         family="virtualhome", ceiling=FOOD_CEILING, random_return=0.003, paper_total_steps=None,
         tags=("unseen",), base_task="virtualhome/food-preparation",
     )(functools.partial(make, f"food-preparation-{_suffix}"))
-
-
-def _register_gymnasium_ids() -> None:
-    """``gymnasium.make("virtualhome/entertainment")`` works too (same factories), as Overcooked's."""
-    import gymnasium
-
-    from harness.registry import ENVS
-
-    for name, spec in ENVS._entries.items():
-        if spec.family == "virtualhome" and name not in gymnasium.registry:
-            gymnasium.register(id=name, entry_point=spec.factory)
-
-
-_register_gymnasium_ids()

@@ -83,6 +83,12 @@ class FakeLLMPolicy(nn.Module):
         return sum(len(p.split()) + sum(len(tokens(w)) for a in acts for w in a.split())
                    for p, acts in rows.items())
 
+    def cache_state(self) -> dict:
+        return {}  # nothing cached: every call recomputes
+
+    def load_cache_state(self, state: dict) -> None:
+        pass
+
     def values(self, prompts):
         feats = torch.stack([self._prompt_vec(p) for p in prompts])
         return self.head(feats).squeeze(-1)

@@ -1,4 +1,4 @@
-"""``harness`` command line: list, run, report, sweep.
+"""``harness`` command line: list and run here; report, sweep, ... from the command registry.
 
     harness list
     harness run methods=twosome,saycan envs=overcooked/tomato-salad seeds=0,1,2 total_steps=20000
@@ -8,13 +8,12 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from pathlib import Path
 
 from harness.config import ConfigError, parse_overrides, resolve_suite
-from harness.registry import ENVS, METHODS, SUITES, UnknownNameError
+from harness.registry import AFTER_RUN_HOOKS, COMMANDS, ENVS, METHODS, SUITES, UnknownNameError
 
 
 def _fail(message: str) -> int:
@@ -55,31 +54,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for config, trace in outcome.failures:
         sep = "\n" if "\n" in trace.strip() else " "
         print(f"{config.run_id}: FAILED:{sep}{trace.strip()}", file=sys.stderr)
-    _write_report(configs[0].store, Path(configs[0].out_dir))
+    for _name, hook in AFTER_RUN_HOOKS.items():  # e.g. the comparison report of the store
+        line = hook.load()(configs[0].store, Path(configs[0].out_dir))
+        if line:
+            print(f"harness: {line}", file=sys.stderr)
     return 1 if outcome.failures else 0
-
-
-def _write_report(store_url: str, out_dir: Path) -> None:
-    """The comparison report is written after every `harness run` when the reports package has it."""
-    try:
-        comparison = importlib.import_module("reports.comparison")
-    except ModuleNotFoundError:
-        return
-    write_report = getattr(comparison, "write_report", None)
-    if write_report is not None:
-        path = write_report(store_url, out_dir)
-        print(f"harness: report written to {path}", file=sys.stderr)
-
-
-DELEGATED = {"report": "reports.cli", "sweep": "sweeps.cli"}
-
-
-def _delegate(module: str, argv: list[str]) -> int:
-    try:
-        entry = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        return _fail(f"{module} is not available ({err})")
-    return int(entry.main(argv) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,19 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", metavar="key=value")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run, run_parser=run)
-    # Listed for `harness --help`; main() hands their arguments over before argparse runs.
-    sub.add_parser("report", help="write the comparison report (harness report --help)")
-    sub.add_parser("sweep", help="Optuna hyperparameter sweep (harness sweep --help)")
+    # Registered commands are listed for `harness --help`; main() hands them their arguments
+    # before argparse runs.
+    for name, command in COMMANDS.items():
+        sub.add_parser(name, help=command.help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        # `report` and `sweep` own their whole argument list (options first included: argparse's
+        # Registered commands own their whole argument list (options first included: argparse's
         # REMAINDER would reject `harness report --generalization runs/`).
-        if argv and argv[0] in DELEGATED:
-            return _delegate(DELEGATED[argv[0]], argv[1:])
+        if argv and argv[0] not in ("list", "run") and argv[0] in COMMANDS:
+            return int(COMMANDS.get(argv[0]).load()(argv[1:]) or 0)
         args = top = build_parser().parse_args(argv)
         if top.command == "run":
             # intermixed: `harness run a=1 --no-progress b=2` is one override list plus the flag

@@ -9,9 +9,11 @@ lm-evaluation-harness::
     @register_env("overcooked/tomato-salad", description="...", family="overcooked", ...)
     def make_tomato_salad(**kwargs) -> gymnasium.Env: ...
 
-Plugins (our own ``envs`` and ``methods`` packages, and any third-party package declaring a module in
-the ``harness.plugins`` entry-point group) are imported lazily on the first lookup, so ``harness``
-itself never imports a concrete method or env.
+Plugins (our own ``envs``, ``methods``, ``suites``, ``reports`` and ``sweeps`` packages, and any
+third-party package declaring a module in the ``harness.plugins`` entry-point group) are imported
+lazily on the first lookup, so ``harness`` itself never imports a concrete method, env or command.
+Subcommands of ``harness`` (``report``, ``sweep``, ...) register the same way, as lazy
+``"module:function"`` strings that are imported only when the command runs.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from typing import Any, Callable, Generic, Iterator, TypeVar
 T = TypeVar("T")
 
 # Imported when no entry points are installed (running from a source checkout without `pip install`).
-_BUILTIN_PLUGINS = ("envs", "methods", "suites")
+_BUILTIN_PLUGINS = ("envs", "methods", "suites", "reports", "sweeps")
 _plugins_loaded = False
 
 
@@ -92,6 +94,51 @@ class Registry(Generic[T]):
 METHODS: Registry[Any] = Registry("method")
 ENVS: Registry[Any] = Registry("env")
 SUITES: Registry[Any] = Registry("suite")
+COMMANDS: Registry[Any] = Registry("command")
+AFTER_RUN_HOOKS: Registry[Any] = Registry("after-run hook")
+
+
+def _load_target(target: str) -> Callable:
+    """``"package.module:function"`` -> the function (imported now, not at registration)."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``harness <name> ...`` subcommand that owns its whole argument list."""
+
+    name: str
+    help: str
+    target: str  # "module:function"; the function takes argv (list[str]) and returns an exit code
+
+    def load(self) -> Callable[[list[str]], int]:
+        return _load_target(self.target)
+
+
+def register_command(name: str, help: str, target: str) -> Command:
+    """Register ``harness <name>``: ``target`` names ``main(argv) -> int``, imported when it runs.
+
+    The core CLI only knows this registry, so a package (ours or a plugin) adds a command without
+    the core importing it by name.
+    """
+    return COMMANDS.add(name, Command(name, help, target))
+
+
+@dataclass(frozen=True)
+class AfterRunHook:
+    """Called after every ``harness run`` with (store URL, out_dir); returns a line to show or None."""
+
+    name: str
+    target: str
+
+    def load(self) -> Callable[[str, Any], str | None]:
+        return _load_target(self.target)
+
+
+def register_after_run(name: str, target: str) -> AfterRunHook:
+    """Register a function run after every ``harness run`` (the comparison report is one)."""
+    return AFTER_RUN_HOOKS.add(name, AfterRunHook(name, target))
 
 
 @dataclass(frozen=True)

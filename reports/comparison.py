@@ -230,6 +230,11 @@ def write_report(store_url: str, out_dir: str | Path, reps: int = 2000,
     return html_path
 
 
+def write_report_after_run(store_url: str, out_dir: str | Path) -> str:
+    """The after-run hook of ``harness run``: the report of the whole store, under out_dir."""
+    return f"report written to {write_report(store_url, out_dir)}"
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     """A reader (or a crash) never sees half a report: write a sibling temp file, then rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -20,6 +20,9 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import stats as _sps
 
+# The curve metrics live in the core (a sweep's objective needs them too); re-exported here.
+from harness.curve_metrics import normalized_auc, steps_to_threshold  # noqa: F401
+
 ScoreFn = Callable[[np.ndarray], float]
 
 
@@ -122,32 +125,3 @@ def probability_of_improvement_ci(x, y, reps: int = 2000, confidence: float = 0.
     alpha = (1.0 - confidence) / 2.0
     lower, upper = np.quantile(estimates, [alpha, 1.0 - alpha])
     return point, float(lower), float(upper)
-
-
-def normalized_auc(steps: Sequence[float], values: Sequence[float]) -> float:
-    """Area under a learning curve divided by its step span: the average value over training.
-
-    Trapezoid rule between eval points, so it is comparable across budgets and eval spacings (a
-    curve constant at v has AUC v). A single point gives that point's value.
-    """
-    x = np.asarray(steps, dtype=float)
-    y = np.asarray(values, dtype=float)
-    if x.shape != y.shape or x.size == 0:
-        raise ValueError(f"steps and values must be non-empty and equal length; got {x.size}, {y.size}")
-    order = np.argsort(x, kind="stable")
-    x, y = x[order], y[order]
-    span = x[-1] - x[0]
-    if span == 0:
-        return float(y.mean())
-    return float(np.trapezoid(y, x) / span)
-
-
-def steps_to_threshold(steps: Sequence[float], values: Sequence[float],
-                       threshold: float) -> float | None:
-    """First eval step whose value is >= ``threshold`` (eval points are not interpolated), or
-    ``None`` if the curve never reaches it."""
-    x = np.asarray(steps, dtype=float)
-    y = np.asarray(values, dtype=float)
-    order = np.argsort(x, kind="stable")
-    hits = np.nonzero(y[order] >= threshold)[0]
-    return float(x[order][hits[0]]) if hits.size else None

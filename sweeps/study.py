@@ -27,7 +27,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
-from reports import stats
+from harness.curve_metrics import normalized_auc
 from sweeps import space as spaces
 
 OBJECTIVES = ("auc", "final")
@@ -207,7 +207,7 @@ def seed_value(points: list[dict], objective: str) -> float:
         raise RuntimeError("the run stored no eval points")
     if objective == "final":
         return float(points[-1]["return_mean"])
-    return stats.normalized_auc([p["step"] for p in points], [p["return_mean"] for p in points])
+    return normalized_auc([p["step"] for p in points], [p["return_mean"] for p in points])
 
 
 def make_objective(sweep: SweepConfig, params_space: dict, run_seed: SeedRunner,

@@ -60,3 +60,20 @@ def test_delegated_commands_accept_options_before_positionals(command):
     result = harness(command, "--help")
     assert result.returncode == 0, result.stderr
     assert f"harness {command}" in result.stdout
+
+
+def test_a_registered_command_is_reachable_without_the_core_naming_it(monkeypatch, capsys):
+    """The core CLI dispatches through harness.registry.COMMANDS, so a plugin adds a subcommand."""
+    from harness import registry
+    seen = []
+    module = type(sys)("fake_plugin_commands")
+    module.main = lambda argv: seen.append(argv) or 3
+    monkeypatch.setitem(sys.modules, "fake_plugin_commands", module)
+    registry.load_plugins()
+    monkeypatch.setitem(registry.COMMANDS._entries, "hello",
+                        registry.Command("hello", "say hello", "fake_plugin_commands:main"))
+    assert main(["hello", "--loud", "x=1"]) == 3
+    assert seen == [["--loud", "x=1"]]
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "say hello" in capsys.readouterr().out

@@ -1,8 +1,9 @@
 """The interface every method implements; the protocol (harness/protocol.py) drives it.
 
 A method is one class registered with :func:`harness.registry.register_method`. It declares its
-hyperparameters as a dataclass ``Config`` (defaults = the ``cpu`` preset) and named presets per env
-family; the protocol builds it once per run and then alternates ``learn`` and evaluation.
+hyperparameters as a dataclass ``Config`` and named presets (``cpu``, the default, and ``paper``):
+functions of the env's spec that override the Config defaults; the protocol builds the method
+once per run and then alternates ``learn`` and evaluation.
 """
 from __future__ import annotations
 

@@ -219,6 +219,7 @@ def run(config: RunConfig, store: Store, progress: bool = True,
     store.start_run(run_id, method=config.method, env=config.env, seed=config.seed,
                     preset=config.preset, config_json=config.to_json(), run_dir=str(run_dir),
                     total_steps=config.total_steps, steps_done=0, error=None,
+                    ceiling=env_spec.ceiling, random_return=env_spec.random_return,
                     **_environment_record())
 
     def fail(err: BaseException) -> None:

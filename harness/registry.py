@@ -151,6 +151,11 @@ class Suite:
     expected: str = ""  # how long it takes, for ``harness list`` and the docs
 
 
+# The core's own stages that are commands of their own (``list`` and ``run`` are in harness/cli.py).
+register_command("transfer", help="evaluate trained checkpoints zero-shot on the unseen tasks the "
+                 "envs declare (harness transfer --help)", target="harness.transfer:main")
+
+
 def register_suite(name: str, description: str, grids: list[dict[str, str]],
                    expected: str = "") -> Suite:
     """Register a suite: ``harness run suite=<name> [overrides]`` expands and runs every grid."""

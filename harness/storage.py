@@ -1,8 +1,10 @@
-"""The results store: runs and their eval points in a real database.
+"""The results store: runs, their eval points and transfer results in a real database.
 
 SQLAlchemy Core over any URL; the default is an embedded SQLite file under the run directory, and a
 PostgreSQL URL works unchanged. Reports read only this store, so any past result can be re-reported
-without re-running. Every write is its own committed transaction: a crash loses nothing written.
+without re-running: every run records what a report needs of its env (ceiling, random-policy
+return) next to its config. Every write is its own committed transaction: a crash loses nothing
+written.
 """
 from __future__ import annotations
 
@@ -34,6 +36,10 @@ runs_table = sa.Table(
     sa.Column("total_steps", sa.Integer),
     sa.Column("steps_done", sa.Integer, default=0),
     sa.Column("error", sa.Text),  # one-line reason of a failed run
+    # The env's best achievable and uniform-random returns, as registered when the run started:
+    # the report's thresholds and normalized scores, without the report reading the env registry.
+    sa.Column("ceiling", sa.Float),
+    sa.Column("random_return", sa.Float),
 )
 
 eval_points_table = sa.Table(
@@ -49,7 +55,61 @@ eval_points_table = sa.Table(
     sa.Column("extra_json", sa.Text),
 )
 
+# Zero-shot evaluations of trained (stage "final") and untrained ("step0") policies on the tasks
+# the envs declare as unseen (harness/transfer.py writes it; reports read it).
+transfer_table = sa.Table(
+    "transfer", metadata,
+    sa.Column("source_run_id", sa.String(128), primary_key=True),  # "" for a missing source
+    sa.Column("stage", sa.String(16), primary_key=True),  # final (last checkpoint) | step0 (fresh)
+    sa.Column("method", sa.String(128), primary_key=True),
+    sa.Column("train_env", sa.String(128), primary_key=True),
+    sa.Column("eval_env", sa.String(128), primary_key=True),
+    sa.Column("eval_seed", sa.Integer, primary_key=True),
+    sa.Column("episodes", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16)),  # variant (a word substitution of train_env) | crossover
+    sa.Column("seed", sa.Integer),  # the training run's seed
+    sa.Column("status", sa.String(16), nullable=False),  # ok | n/a
+    sa.Column("note", sa.Text),
+    sa.Column("return_mean", sa.Float),
+    sa.Column("return_std", sa.Float),
+    sa.Column("success_rate", sa.Float),
+    sa.Column("length_mean", sa.Float),
+    sa.Column("created_at", sa.String(32)),
+)
+
 RUN_STATUSES = ("running", "finished", "failed", "pruned")
+STORE_FILENAME = "results.db"  # the SQLite file `harness run` writes under out_dir
+
+
+class StoreSourceError(ValueError):
+    """A store source (URL, run directory, file) that does not name an existing store."""
+
+
+def resolve_store_url(source: str | Path) -> str:
+    """The SQLAlchemy URL of ``source`` (a URL, a run directory or a SQLite file).
+
+    Reading must never create an empty database, so a SQLite source must exist and be non-empty.
+    """
+    text = str(source)
+    if text.startswith("sqlite:///"):
+        database = Path(text.removeprefix("sqlite:///"))
+        if not database.is_file() or database.stat().st_size == 0:
+            raise StoreSourceError(f"{text!r}: no such SQLite store (missing or empty file); give "
+                                   "the results.db a `harness run` wrote")
+        return text
+    if "://" in text:
+        return text
+    path = Path(text)
+    if path.is_dir():
+        candidate = path / STORE_FILENAME
+        if not candidate.is_file():
+            raise StoreSourceError(f"{text!r} is a directory without {STORE_FILENAME}; give a run "
+                                   "directory (harness run out_dir=...) or a store URL")
+        path = candidate
+    elif not path.is_file() or path.stat().st_size == 0:
+        raise StoreSourceError(f"{text!r}: no such run directory, file or store URL "
+                               "(e.g. runs/ or sqlite:///runs/results.db)")
+    return f"sqlite:///{path.resolve()}"
 
 
 def now_iso() -> str:
@@ -57,7 +117,7 @@ def now_iso() -> str:
 
 
 def default_store_url(out_dir: str | Path) -> str:
-    return f"sqlite:///{Path(out_dir).resolve() / 'results.db'}"
+    return f"sqlite:///{Path(out_dir).resolve() / STORE_FILENAME}"
 
 
 class Store:
@@ -73,16 +133,53 @@ class Store:
             with self.engine.begin() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         metadata.create_all(self.engine)
-        self._add_missing_columns()
+        self._migrate()
 
-    def _add_missing_columns(self) -> None:
+    def _migrate(self) -> None:
+        """Bring a store written by an earlier version up to this schema, in place."""
+        inspector = sa.inspect(self.engine)
+        added = self._add_missing_columns(runs_table, inspector)
+        self._add_missing_columns(transfer_table, inspector)
+        if {"ceiling", "random_return"} & added:
+            self._backfill_env_returns()
+        if inspector.has_table("generalization"):  # the transfer table's name before 2026-12
+            self._copy_legacy_transfer_rows()
+
+    def _add_missing_columns(self, table: sa.Table, inspector: sa.Inspector) -> set[str]:
         """Stores written by earlier versions lack later nullable columns: add them in place."""
-        present = {c["name"] for c in sa.inspect(self.engine).get_columns("runs")}
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        missing = [c for c in table.columns if c.name not in present and c.nullable]
         with self.engine.begin() as conn:
-            for column in runs_table.columns:
-                if column.name not in present and column.nullable:
-                    conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column.name} "
-                                         f"{column.type.compile(self.engine.dialect)}")
+            for column in missing:
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                                     f"{column.type.compile(self.engine.dialect)}")
+        return {c.name for c in missing}
+
+    def _backfill_env_returns(self) -> None:
+        """Runs stored before envs' returns were recorded get them from the env registry, once."""
+        from harness.registry import ENVS
+
+        with self.engine.begin() as conn:
+            envs = conn.execute(sa.select(runs_table.c.env).distinct()).scalars().all()
+            for env in envs:
+                if env in ENVS:
+                    spec = ENVS.get(env)
+                    conn.execute(runs_table.update().where(runs_table.c.env == env).values(
+                        ceiling=spec.ceiling, random_return=spec.random_return))
+
+    def _copy_legacy_transfer_rows(self) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(transfer_table)).scalar():
+                return
+            legacy = sa.Table("generalization", sa.MetaData(), autoload_with=conn)
+            rows = [dict(r._mapping) for r in conn.execute(sa.select(legacy))]
+            for row in rows:
+                row["kind"] = ("variant" if row["eval_env"].startswith(f"{row['train_env']}-")
+                               else "crossover")
+            if rows:
+                columns = {c.name for c in transfer_table.columns}
+                conn.execute(transfer_table.insert(),
+                             [{k: v for k, v in row.items() if k in columns} for row in rows])
 
     # -- runs -------------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -130,6 +227,23 @@ class Store:
                                 .where(eval_points_table.c.run_id == run_id)
                                 .order_by(eval_points_table.c.step)).all()
         return [dict(r._mapping) for r in rows]
+
+    # -- transfer results -------------------------------------------------------------------------
+    def put_transfer_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Insert (or replace, for the same key) zero-shot evaluation results."""
+        keys = [c.name for c in transfer_table.primary_key.columns]
+        columns = {c.name for c in transfer_table.columns}
+        with self.engine.begin() as conn:
+            for row in rows:
+                row = {k: v for k, v in row.items() if k in columns}
+                row["source_run_id"] = row.get("source_run_id") or ""
+                conn.execute(transfer_table.delete().where(
+                    sa.and_(*(transfer_table.c[k] == row[k] for k in keys))))
+                conn.execute(transfer_table.insert().values(**row))
+
+    def transfer_frame(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(sa.select(transfer_table), conn)
 
     # -- pandas -----------------------------------------------------------------------------------
     def runs_frame(self) -> pd.DataFrame:

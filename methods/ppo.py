@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from harness.env_api import EnvSpec
-from harness.method_api import Method, require
+from harness.method_api import require
 from harness.registry import register_method
 from methods.ppo_core import PPOConfig
+from methods.ppo_method import PPOTrainedMethod
 
-# Learning rates of the original baseline scripts (spec §2.5), keyed by env name; other envs of a
-# family (e.g. the unseen VirtualHome variants) fall back to the family's first task.
+# Learning rates of the original baseline scripts (spec §2.5), keyed by env name; a variant uses its
+# base task's, another env of a known family the family's, any other env CleanRL's default.
 PAPER_LR = {
     "overcooked/tomato-salad": 1e-4,
     "overcooked/tomato-lettuce-salad": 5e-4,
@@ -28,6 +29,7 @@ PAPER_LR = {
     "virtualhome/entertainment": 1e-3,
 }
 FAMILY_LR = {"overcooked": 1e-4, "virtualhome": 1e-3}
+GENERIC_LR = 2.5e-4  # CleanRL ppo.py's default
 
 
 @dataclass
@@ -42,7 +44,7 @@ class PPOMethodConfig(PPOConfig):
 
 def _lr(spec: EnvSpec) -> float:
     name = spec.base_task or spec.name
-    return PAPER_LR.get(name, FAMILY_LR.get(spec.family, 2.5e-4))
+    return PAPER_LR.get(name, FAMILY_LR.get(spec.family, GENERIC_LR))
 
 
 def paper_preset(spec: EnvSpec) -> dict[str, Any]:
@@ -112,13 +114,9 @@ class MLPActorCritic:
 
 
 @register_method("ppo", description="PPO from scratch: 64-64 tanh MLPs on the observation vector")
-class PPOMethod(Method):
+class PPOMethod(PPOTrainedMethod):
     Config = PPOMethodConfig
     presets = {"cpu": cpu_preset, "paper": paper_preset}
-
-    @classmethod
-    def step_multiple(cls, config: PPOMethodConfig) -> int:
-        return config.num_envs * config.num_steps  # one rollout: eval points fall between updates
 
     @classmethod
     def env_kwargs(cls, config: PPOMethodConfig, env_spec: EnvSpec) -> dict[str, Any]:
@@ -126,34 +124,5 @@ class PPOMethod(Method):
             return {"obs_radius": 10}
         return {}
 
-    def __init__(self, config, env_spec, observation_space, action_space, total_steps, seed):
-        from methods.ppo_core import PPO
-
-        super().__init__(config, env_spec, observation_space, action_space, total_steps, seed)
-        obs_dim = int(np.prod(observation_space.shape))
-        self.agent = MLPActorCritic(obs_dim, int(action_space.n), config.hidden, seed)
-        self.ppo = PPO(self.agent, config, int(action_space.n), total_steps, seed)
-        self.eval_decisions = 0
-
-    def learn(self, pool, steps: int) -> dict[str, float]:
-        return self.ppo.learn(pool, steps)
-
-    def act(self, obs, infos, rng, greedy=False):
-        from methods.ppo_core import sample_actions, trim_info
-
-        obs = np.asarray(obs, dtype=np.float32).reshape(len(infos), -1)
-        log_probs, _ = self.ppo.policy(obs, [trim_info(i) for i in infos])
-        self.eval_decisions += len(infos)
-        return sample_actions(log_probs, rng, greedy)
-
-    def counters(self) -> dict[str, float]:
-        s = self.ppo.stats
-        return {"train_decisions": s["train_decisions"], "eval_decisions": self.eval_decisions,
-                "updates": s["updates"], "actor_steps": s["actor_steps"], "kl_stops": s["kl_stops"]}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"ppo": self.ppo.state_dict(), "eval_decisions": self.eval_decisions}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.ppo.load_state_dict(state["ppo"])
-        self.eval_decisions = state["eval_decisions"]
+    def build_agent(self, config, observation_space, n_actions, seed):
+        return MLPActorCritic(int(np.prod(observation_space.shape)), n_actions, config.hidden, seed)

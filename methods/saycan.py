@@ -43,12 +43,12 @@ class SayCan(Method):
     reads_text = True
 
     def __init__(self, config, env_spec, observation_space, action_space, total_steps, seed):
-        from methods.twosome import LLMCounters, build_llm_policy
+        from methods.llm import factory
 
         super().__init__(config, env_spec, observation_space, action_space, total_steps, seed)
-        self.llm = build_llm_policy(dict(model=config.model, normalization=config.normalization,
-                                         dtype=config.dtype, lora_r=0), seed)
-        self.llm_counters = LLMCounters(self.llm)
+        self.llm = factory.build_llm_policy(dict(model=config.model, dtype=config.dtype, lora_r=0,
+                                                 normalization=config.normalization), seed)
+        self.llm_counters = factory.LLMCounters(self.llm)
         self.n_actions = int(action_space.n)
         self.decisions = 0
 

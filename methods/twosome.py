@@ -14,12 +14,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.env_api import EnvSpec
-from harness.method_api import Method
 from harness.registry import register_method
+from methods.llm import factory
 from methods.ppo_core import PPOConfig
-
-NORMALIZATIONS = ("word", "token", "none")
-
+from methods.ppo_method import PPOTrainedMethod
 
 @dataclass
 class TwosomeConfig(PPOConfig):
@@ -61,21 +59,36 @@ class TwosomeConfig(PPOConfig):
         LLMConfig(**llm_kwargs(self, "word")).validate()
 
 
-def family_gamma(spec: EnvSpec) -> float:
-    """Overcooked discounts per primitive step (gamma**k); VirtualHome uses 0.95 (spec §2.4)."""
-    return 0.95 if spec.family == "virtualhome" else 0.99
+GENERIC_GAMMA = 0.99  # for an env that declares no discount of its own
+
+
+def env_gamma(spec: EnvSpec) -> float:
+    """The original trains with the env's own discount: Overcooked 0.99 per primitive step
+    (gamma**k), VirtualHome 0.95 (spec §2.4), as each env declares it."""
+    return spec.discount if spec.discount is not None else GENERIC_GAMMA
+
+
+# (policy lr, value lr) of the released scripts per env family; a family they never saw (a plugin's)
+# gets Overcooked's, the generic choice, as the cpu preset below does.
+PAPER_LRS = {"overcooked": (5e-7, 1e-5), "virtualhome": (1e-6, 5e-5)}
+# The cpu preset's per-family departures from the class defaults (which are tuned on Overcooked
+# and are the generic values for any other family).
+CPU_FAMILY_OVERRIDES: dict[str, dict[str, Any]] = {
+    "virtualhome": dict(num_envs=32, minibatch_size=256, value_minibatch_size=256, ent_coef=0.1,
+                        lora_layers=4),
+}
 
 
 def paper_preset(spec: EnvSpec) -> dict[str, Any]:
     """The released scripts (spec §2.4): 4 x 32 rollout, value phase 4 x 32, policy phase 32 x 4
     with 8-step accumulation, target KL 0.02; learning rates per family. The base model stays what
     ``model`` names (LLaMA-7B in the paper)."""
-    vh = spec.family == "virtualhome"
-    return dict(num_envs=4, num_steps=32, gamma=family_gamma(spec), gae_lambda=0.95,
+    policy_lr, value_lr = PAPER_LRS.get(spec.family, PAPER_LRS["overcooked"])
+    return dict(num_envs=4, num_steps=32, gamma=env_gamma(spec), gae_lambda=0.95,
                 schedule="value-then-policy", update_epochs=1, minibatch_size=4,
                 value_minibatch_size=32, grad_accum_steps=8, clip_coef=0.2, clip_vloss=True,
                 ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, target_kl=0.02, norm_adv=True,
-                policy_lr=1e-6 if vh else 5e-7, value_lr=5e-5 if vh else 1e-5, anneal_lr=True,
+                policy_lr=policy_lr, value_lr=value_lr, anneal_lr=True,
                 lora_r=8, lora_alpha=16, lora_dropout=0.0,
                 # the original architecture: LoRA on every layer, fp32, one backward per minibatch
                 lora_layers=None, dtype="float32", grad_chunk_tokens=None)
@@ -95,11 +108,7 @@ def cpu_preset(spec: EnvSpec) -> dict[str, Any]:
     1.5%), so learning waits for exploration: 32 envs x 32 steps per update (~20 episodes), a
     10x larger entropy bonus, and adapters on 4 layers (with 2, seed 1 never met a success in
     50k steps; with 4 it reached 0.61 by 28,672)."""
-    preset: dict[str, Any] = {"gamma": family_gamma(spec)}
-    if spec.family == "virtualhome":
-        preset.update(num_envs=32, minibatch_size=256, value_minibatch_size=256, ent_coef=0.1,
-                      lora_layers=4)
-    return preset
+    return {"gamma": env_gamma(spec), **CPU_FAMILY_OVERRIDES.get(spec.family, {})}
 
 
 def llm_kwargs(config: TwosomeConfig, normalization: str) -> dict[str, Any]:
@@ -107,13 +116,6 @@ def llm_kwargs(config: TwosomeConfig, normalization: str) -> dict[str, Any]:
     return dict(model=config.model, normalization=normalization, dtype=config.dtype,
                 lora_r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                 lora_layers=config.lora_layers, trunk_cache_mb=config.trunk_cache_mb)
-
-
-def build_llm_policy(kwargs: dict[str, Any], seed: int):
-    """The one place an LLMPolicy is built (tests replace it with a fake)."""
-    from methods.llm.policy import LLMConfig, LLMPolicy
-
-    return LLMPolicy(LLMConfig(**kwargs), seed=seed)
 
 
 class LLMActorCritic:
@@ -173,22 +175,7 @@ class LLMActorCritic:
         self.llm.new_policy_version()
 
 
-class LLMCounters:
-    """LLM cost counters that survive a resume: counts before the checkpoint are added back."""
-
-    def __init__(self, llm):
-        self.llm, self.base = llm, {}
-
-    def __call__(self) -> dict[str, float]:
-        now = self.llm.counters()
-        return {k: self.base.get(k, 0) + now.get(k, 0) for k in {*now, *self.base}}
-
-    def load(self, saved: dict[str, float]) -> None:
-        now = self.llm.counters()
-        self.base = {k: saved.get(k, 0) - now.get(k, 0) for k in {*saved, *now}}
-
-
-class Twosome(Method):
+class Twosome(PPOTrainedMethod):
     """TWOSOME with word normalization (the released default)."""
 
     Config = TwosomeConfig
@@ -196,47 +183,21 @@ class Twosome(Method):
     normalization: ClassVar[str] = "word"
     reads_text = True  # acts from prompt + offered actions only: runs zero-shot on any text env
 
-    @classmethod
-    def step_multiple(cls, config: TwosomeConfig) -> int:
-        return config.num_envs * config.num_steps
+    def build_agent(self, config, observation_space, n_actions, seed):
+        self.llm = factory.build_llm_policy(llm_kwargs(config, self.normalization), seed)
+        self.llm_counters = factory.LLMCounters(self.llm)
+        return LLMActorCritic(self.llm, n_actions, config.grad_chunk_tokens)
 
-    def __init__(self, config, env_spec, observation_space, action_space, total_steps, seed):
-        from methods.ppo_core import PPO
+    def extra_counters(self) -> dict[str, float]:
+        return self.llm_counters()
 
-        super().__init__(config, env_spec, observation_space, action_space, total_steps, seed)
-        self.llm = build_llm_policy(llm_kwargs(config, self.normalization), seed)
-        self.agent = LLMActorCritic(self.llm, int(action_space.n), config.grad_chunk_tokens)
-        self.ppo = PPO(self.agent, config, int(action_space.n), total_steps, seed)
-        self.llm_counters = LLMCounters(self.llm)
-        self.eval_decisions = 0
-
-    def learn(self, pool, steps: int) -> dict[str, float]:
-        return self.ppo.learn(pool, steps)
-
-    def act(self, obs, infos, rng, greedy=False):
-        from methods.ppo_core import sample_actions, trim_info
-
-        log_probs, _ = self.ppo.policy(np.asarray(obs, dtype=np.float32),
-                                       [trim_info(i) for i in infos])
-        self.eval_decisions += len(infos)
-        return sample_actions(log_probs, rng, greedy)
-
-    def counters(self) -> dict[str, float]:
-        s = self.ppo.stats
-        return {**self.llm_counters(), "train_decisions": s["train_decisions"],
-                "eval_decisions": self.eval_decisions, "updates": s["updates"],
-                "actor_steps": s["actor_steps"], "kl_stops": s["kl_stops"]}
-
-    def state_dict(self) -> dict[str, Any]:
+    def extra_state(self) -> dict[str, Any]:
         # The LLM's caches too: without them a resumed run recomputes scores and trunk rows in
         # other batches, which differ by rounding, enough to change sampled actions (tiny model:
         # weights 0.024 apart after 2k steps).
-        return {"ppo": self.ppo.state_dict(), "eval_decisions": self.eval_decisions,
-                "llm_counters": self.llm_counters(), "llm_caches": self.llm.cache_state()}
+        return {"llm_counters": self.llm_counters(), "llm_caches": self.llm.cache_state()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.ppo.load_state_dict(state["ppo"])
-        self.eval_decisions = state["eval_decisions"]
+    def load_extra_state(self, state: dict[str, Any]) -> None:
         self.llm.load_cache_state(state["llm_caches"])  # after the weights: they clear scores
         self.llm_counters.load(state["llm_counters"])
 

@@ -20,18 +20,19 @@ class EnvInfo:
     note: str = ""
 
 
-def env_info(env: str) -> EnvInfo:
-    """Ceiling and random-policy return of ``env`` from the registry (None where unknown)."""
-    from harness.registry import ENVS, UnknownNameError
+def env_info(runs: pd.DataFrame | None, env: str) -> EnvInfo:
+    """Ceiling and random-policy return that ``env``'s runs recorded in the store (None where
+    they recorded none: an env registered without them, or a store from before they were)."""
+    recorded = runs[runs["env"] == env] if runs is not None else pd.DataFrame()
 
-    try:
-        spec = ENVS.get(env)
-    except UnknownNameError:
-        return EnvInfo(None, None, f"{env} is not in the env registry: no ceiling, so no "
-                                   "steps-to-threshold")
-    note = "" if spec.ceiling is not None else (f"{env} declares no ceiling in the registry: no "
-                                                "steps-to-threshold")
-    return EnvInfo(spec.ceiling, spec.random_return, note)
+    def last(column: str) -> float | None:
+        values = recorded[column].dropna() if column in recorded else pd.Series(dtype=float)
+        return float(values.iloc[-1]) if len(values) else None
+
+    ceiling = last("ceiling")
+    note = "" if ceiling is not None else (f"{env}: its runs recorded no ceiling (none registered "
+                                           "for the env), so no steps-to-threshold")
+    return EnvInfo(ceiling, last("random_return"), note)
 
 
 def final_points(evals: pd.DataFrame) -> pd.DataFrame:
@@ -80,7 +81,7 @@ def aggregate_table(evals: pd.DataFrame, runs: pd.DataFrame | None = None,
     status = (runs.set_index("run_id")["status"] if runs is not None and "status" in runs
               else evals.groupby("run_id")["status"].first())
     for env, env_evals in evals.groupby("env", sort=False):
-        info = env_infos.setdefault(env, env_info(env))
+        info = env_infos.setdefault(env, env_info(runs, env))
         if info.note:
             notes.append(info.note)
         target = None if info.ceiling is None else threshold * info.ceiling
@@ -115,17 +116,17 @@ def aggregate_table(evals: pd.DataFrame, runs: pd.DataFrame | None = None,
     return pd.DataFrame(rows), list(dict.fromkeys(notes))
 
 
-def normalized_table(evals: pd.DataFrame, reps: int = 2000, seed: int = 0,
-                     env_infos: dict[str, EnvInfo] | None = None) -> pd.DataFrame:
+def normalized_table(evals: pd.DataFrame, runs: pd.DataFrame | None = None, reps: int = 2000,
+                     seed: int = 0, env_infos: dict[str, EnvInfo] | None = None) -> pd.DataFrame:
     """rliable's aggregate across tasks: final return normalized per env to
     ``(return - random) / (ceiling - random)`` (0 = uniform random, 1 = the ceiling), IQM over all
-    runs of all envs a method covers, CI from a bootstrap stratified by env. Only envs whose
-    registry entry gives both ceiling and random return count; a method needs two such envs."""
+    runs of all envs a method covers, CI from a bootstrap stratified by env. Only envs whose runs
+    recorded both ceiling and random return count; a method needs two such envs."""
     env_infos = dict(env_infos or {})
     finals = final_points(evals)
     scores: dict[str, dict[str, np.ndarray]] = {}
     for env, group in finals.groupby("env", sort=True):
-        info = env_infos.setdefault(env, env_info(env))
+        info = env_infos.setdefault(env, env_info(runs, env))
         if info.ceiling is None or info.random_return is None or info.ceiling == info.random_return:
             continue
         for label, g in group.groupby("label"):

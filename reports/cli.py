@@ -1,15 +1,13 @@
-"""``harness report``: the comparison report of a run directory or store, and the generalization
-evaluation.
+"""``harness report``: the comparison report of a run directory or store.
 
     harness report runs/                             # report.md + report.html into runs/
     harness report sqlite:///runs/results.db --out report/
     harness report --generalization runs/ [--episodes 100] [--methods twosome,saycan]
 
-``--generalization`` evaluates the checkpoints trained on virtualhome/food-preparation and
-virtualhome/entertainment zero-shot on the eight unseen tasks (plus the untrained policies named by
-``--untrained``), stores the results in the store's ``generalization`` table, prints the table and
-writes the report (which then includes it). Without the flag, stored generalization results are
-reported as they are.
+The report reads the store only. ``--generalization`` is a shorthand for running the core transfer
+stage first (``harness transfer runs/ ...``: the trained checkpoints evaluated zero-shot on the
+unseen tasks the envs declare, results in the store's ``transfer`` table), then printing its table
+and writing the report. Without the flag, stored transfer results are reported as they are.
 """
 from __future__ import annotations
 
@@ -40,9 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="steps-to-threshold as a fraction of each env's ceiling (default 0.9)")
     parser.add_argument("--include-unfinished", action="store_true",
                         help="also compare failed, pruned and running runs' partial curves")
-    gen = parser.add_argument_group("generalization")
+    gen = parser.add_argument_group("generalization (the options of harness transfer)")
     gen.add_argument("--generalization", action="store_true",
-                     help="evaluate trained checkpoints zero-shot on the eight unseen tasks first")
+                     help="run `harness transfer` first: trained checkpoints evaluated zero-shot "
+                          "on the unseen tasks the envs declare")
     gen.add_argument("--episodes", type=int, default=None,
                      help="sampled episodes per evaluation (default 100, as the original)")
     gen.add_argument("--eval-seed", type=int, default=None, help="first eval env seed (default 10)")
@@ -60,20 +59,20 @@ def main(argv: list[str] | None = None) -> int:
         url = resolve_store_url(args.source)
         out = args.out or default_out_dir(args.source)
         if args.generalization:
-            from reports import generalization as gen
+            from harness import transfer as stage
 
-            print(f"harness report: generalization of {url}", file=sys.stderr)
-            frame = gen.run_generalization(
-                url, methods=args.methods.split(",") if args.methods else None,
-                untrained=tuple(m for m in args.untrained.split(",") if m),
-                episodes=args.episodes or gen.DEFAULT_EPISODES,
-                eval_seed=gen.DEFAULT_EVAL_SEED if args.eval_seed is None else args.eval_seed,
-                log=lambda line: print(line, file=sys.stderr))
-            table = gen.display_table(gen.summary(gen.read_generalization(url), reps=args.reps))
+            from reports import transfer
+
+            transfer_argv = [url, *(["--episodes", str(args.episodes)] if args.episodes else []),
+                             *(["--eval-seed", str(args.eval_seed)]
+                               if args.eval_seed is not None else []),
+                             *(["--methods", args.methods] if args.methods else []),
+                             "--untrained", args.untrained]
+            if stage.main(transfer_argv) != 0:
+                return 2
+            table = transfer.display_table(transfer.summary(transfer.read_transfer(url),
+                                                            reps=args.reps))
             print(table.to_string(index=False))
-            print(f"harness report: {int((frame['status'] == 'ok').sum())} evaluations measured, "
-                  f"{int((frame['status'] != 'ok').sum())} n/a; stored in the 'generalization' "
-                  "table", file=sys.stderr)
         from reports.comparison import write_report
 
         path = write_report(url, out, reps=args.reps, threshold=args.threshold,

@@ -1,6 +1,7 @@
 """The comparison report: one Markdown file and one self-contained HTML file (plots embedded as
 base64 PNG) with the curves, the aggregate table, the probability of improvement and, when the store
-holds it, the generalization table and bar plot. Built from the store alone."""
+holds it, the transfer (generalization) table and bar plot. Built from the store alone: the envs'
+ceilings and random returns come from what each run recorded."""
 from __future__ import annotations
 
 import base64
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import aggregate, curves, generalization
+from reports import aggregate, curves, transfer
 from reports.data import EmptyStoreError, Results, load_results
 
 REPORT_MD = "report.md"
@@ -92,21 +93,21 @@ def build_report(results: Results, reps: int = 2000,
     blocks += [f"- Note: {n}." for n in notes]
     report.sections.append(("Final performance", blocks))
 
-    normalized = aggregate.normalized_table(results.evals, reps=reps)
+    normalized = aggregate.normalized_table(results.evals, runs, reps=reps)
     if not normalized.empty:
         report.sections.append(("Across envs (normalized final return)", [pd.DataFrame({
             "method": normalized["label"], "envs": normalized["envs"], "runs": normalized["runs"],
             "normalized final return IQM [95% CI]": [
                 aggregate.fmt_ci(r.normalized, r.lower, r.upper) for r in normalized.itertuples()]}),
-            "Per env, (return - uniform random) / (ceiling - uniform random) from the env "
-            "registry: 0 is the random policy, 1 the best achievable return. IQM over all runs of "
+            "Per env, (return - uniform random) / (ceiling - uniform random), as each run "
+            "recorded them from the env registry: 0 is the random policy, 1 the best achievable return. IQM over all runs of "
             "all envs; the bootstrap resamples runs within each env."]))
 
     curve_frame = curves.aggregate_curves(results.evals, reps=reps)
     colors = curves.label_colors(results.evals["label"])
     curve_blocks: list = []
     for env in results.envs:
-        info = aggregate.env_info(env)
+        info = aggregate.env_info(runs, env)
         fig = curves.plot_env(curve_frame, env, colors, info.ceiling, info.random_return)
         name = f"curves-{slug(env)}"
         report.figures[name] = Figure(name, f"Sample efficiency on {env}", _png(fig))
@@ -124,15 +125,15 @@ def build_report(results: Results, reps: int = 2000,
         report.sections.append(("Probability of improvement (final return)", [
             shown, "P(X > Y) above 0.5 with a CI excluding 0.5 means X is reliably better."]))
 
-    gen = generalization.read_generalization(results.url)
+    gen = transfer.read_transfer(results.url)
     if not gen.empty:
-        summ = generalization.summary(gen, reps=reps)
-        fig = generalization.bar_plot(summ)
+        summ = transfer.summary(gen, reps=reps)
+        fig = transfer.bar_plot(summ)
         report.figures["generalization"] = Figure("generalization",
                                                   "Zero-shot generalization", _png(fig))
         episodes = sorted(gen["episodes"].dropna().astype(int).unique())
         report.sections.append(("Generalization to unseen tasks", [
-            generalization.display_table(summ),
+            transfer.display_table(summ),
             f"Cells: eval return IQM over training seeds [95% CI] / success rate; "
             f"{', '.join(map(str, episodes))} sampled episodes per evaluation. n/a: not measurable "
             "(see notes). The six variants differ from their training task only in words: a "

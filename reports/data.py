@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import storage
 from harness.storage import load_frames
-
-STORE_FILENAME = "results.db"
 
 
 class ReportError(ValueError):
@@ -26,26 +25,10 @@ class EmptyStoreError(ReportError):
 
 def resolve_store_url(source: str | Path) -> str:
     """The SQLAlchemy URL of ``source`` (a URL, a run directory or a SQLite file)."""
-    text = str(source)
-    if text.startswith("sqlite:///"):  # reading must never create an empty database
-        database = Path(text.removeprefix("sqlite:///"))
-        if not database.is_file() or database.stat().st_size == 0:
-            raise ReportError(f"{text!r}: no such SQLite store (missing or empty file); give the "
-                              "results.db a `harness run` wrote")
-        return text
-    if "://" in text:
-        return text
-    path = Path(text)
-    if path.is_dir():
-        candidate = path / STORE_FILENAME
-        if not candidate.is_file():
-            raise ReportError(f"{text!r} is a directory without {STORE_FILENAME}; give a run "
-                              "directory (harness run out_dir=...) or a store URL")
-        path = candidate
-    elif not path.is_file() or path.stat().st_size == 0:
-        raise ReportError(f"{text!r}: no such run directory, file or store URL "
-                          "(e.g. runs/ or sqlite:///runs/results.db)")
-    return f"sqlite:///{path.resolve()}"
+    try:
+        return storage.resolve_store_url(source)
+    except storage.StoreSourceError as err:
+        raise ReportError(str(err)) from None
 
 
 def _variant_fields(config_json: str) -> dict:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from envs.overcooked.macro import DISCOUNT
 from harness.registry import register_env
 
-_COMMON = dict(family="overcooked", paper_total_steps=500_000, default_total_steps=12_288)
+_COMMON = dict(family="overcooked", paper_total_steps=500_000, default_total_steps=12_288,
+               discount=DISCOUNT)
 
 
 def _make(task: str, **kwargs: Any):

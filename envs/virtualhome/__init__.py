@@ -56,10 +56,11 @@ from __future__ import annotations
 
 import functools
 
+from envs.virtualhome.tasks import GAMMA
 from harness.registry import register_env
 
-FOOD_CEILING = 0.95**5  # 6-step optimum (spec B.3): 0.7738
-ENTERTAINMENT_CEILING = 0.95**10  # 11-step optimum (spec B.4): 0.5987
+FOOD_CEILING = GAMMA**5  # 6-step optimum (spec B.3): 0.7738
+ENTERTAINMENT_CEILING = GAMMA**10  # 11-step optimum (spec B.4): 0.5987
 
 _VARIANT_DESCRIPTIONS = {
     "cheese": "heat the cheese in the microwave",
@@ -84,16 +85,18 @@ register_env(
     "virtualhome/food-preparation",
     description="VirtualHome: heat the pancake in the microwave (6-step optimum, 10 actions, 11 flags)",
     family="virtualhome", ceiling=FOOD_CEILING, random_return=0.003, paper_total_steps=50_000,
+    discount=GAMMA,
     # CPU budget: every measured cpu-preset run reached 0.7 by then (ppo 10 seeds by 22k, twosome
     # 3 seeds by 27.6k steps; docs/methods.md); ~20 min for twosome on one core.
-    default_total_steps=30_720,
+    default_total_steps=30_720, transfer_from=("virtualhome/entertainment",),
 )(functools.partial(make, "food-preparation"))
 
 register_env(
     "virtualhome/entertainment",
     description="VirtualHome: watch TV on the sofa with chips and milk (11-step optimum, 17 actions, 21 flags)",
     family="virtualhome", ceiling=ENTERTAINMENT_CEILING, random_return=0.0, paper_total_steps=200_000,
-    default_total_steps=20_480,
+    discount=GAMMA,
+    default_total_steps=20_480, transfer_from=("virtualhome/food-preparation",),
 )(functools.partial(make, "entertainment"))
 
 for _suffix, _what in _VARIANT_DESCRIPTIONS.items():
@@ -102,5 +105,6 @@ for _suffix, _what in _VARIANT_DESCRIPTIONS.items():
         f"virtualhome/food-preparation-{_suffix}",
         description=f"Unseen Food Preparation variant: {_what}; same dynamics, other words",
         family="virtualhome", ceiling=FOOD_CEILING, random_return=0.003, paper_total_steps=None,
+        discount=GAMMA,
         tags=("unseen",), base_task="virtualhome/food-preparation",
     )(functools.partial(make, f"food-preparation-{_suffix}"))

@@ -188,11 +188,11 @@ def test_disk_cache_location_follows_harness_cache(monkeypatch, tmp_path):
 
 
 def test_zero_shot_outcome_table_agrees_with_the_policy_it_describes():
-    """methods.llm.zero_shot's exact VirtualHome outcomes use the policy's own probabilities."""
+    """scripts/zero_shot.py's exact VirtualHome outcomes use the policy's own probabilities."""
     import re
 
     from envs.virtualhome.graph import policy_outcome, task_graph
-    from methods.llm.zero_shot import outcome_table
+    from scripts.zero_shot import outcome_table
 
     frozen = make_policy(lora_r=0)
     table = outcome_table(frozen, tasks=("food-preparation",))

@@ -11,7 +11,7 @@ torch.set_num_threads(1)
 @pytest.fixture
 def fake_llm(monkeypatch):
     """Replace the real LLMPolicy by the fast fake; yields the list of kwargs it was built with."""
-    import methods.twosome
+    import methods.llm.factory
 
     built = []
 
@@ -19,5 +19,5 @@ def fake_llm(monkeypatch):
         built.append(dict(kwargs))
         return FakeLLMPolicy(**kwargs, seed=seed)
 
-    monkeypatch.setattr(methods.twosome, "build_llm_policy", build)
+    monkeypatch.setattr(methods.llm.factory, "build_llm_policy", build)
     return built

@@ -50,7 +50,7 @@ def test_missing_ceiling_skips_threshold_column_with_a_note(two_method_store):
     results = load_results(two_method_store)
     table, notes = aggregate.aggregate_table(results.evals, results.runs, reps=100)
     assert table["steps_to_threshold"].isna().all()
-    assert any("a/x is not in the env registry" in n for n in notes)
+    assert any("a/x: its runs recorded no ceiling" in n for n in notes)
     shown = aggregate.display_table(table)
     assert not any("steps to" in c for c in shown.columns)
 

@@ -1,13 +1,16 @@
 """Print the zero-shot action distribution of a model on the spec's initial prompts.
 
-    python -m methods.llm.zero_shot                 # SmolLM2, markdown tables for docs/llm.md
-    python -m methods.llm.zero_shot --model gemma3-270m
+    python -m scripts.zero_shot                 # SmolLM2, markdown tables for docs/llm.md
+    python -m scripts.zero_shot --model gemma3-270m
 
 For each prompt: every offered action's token and word count, joint log-probability, and the
 policy's probabilities under the three normalizations (spec §2.1 step 7) of the frozen model.
 Then, per VirtualHome task, the frozen policy's exact episode success probability and expected
 logged return (every reachable observation scored once, the state distribution propagated over the
 horizon: no sampling error), next to the uniform random policy's.
+
+A script, not part of ``methods``: it joins an LLM policy with one env family's exact task graph,
+and methods know no particular env.
 """
 from __future__ import annotations
 

@@ -282,12 +282,19 @@ def resolve_grid(overrides: dict[str, str]) -> list[RunConfig]:
     return configs
 
 
+def split_key(key: str) -> tuple[str | None, str]:
+    """The one parser of the ``a.b`` key grammar: ``env.obs_radius`` -> ("env", "obs_radius"),
+    ``twosome.policy_lr`` -> ("twosome", "policy_lr"), ``policy_lr`` -> (None, "policy_lr")."""
+    qualifier, _, name = key.rpartition(".")
+    return qualifier or None, name
+
+
 def _check_keys(overrides: dict[str, str], method_classes: dict[str, type]) -> None:
     for key in overrides:
-        if key in RUN_KEYS or key.startswith("env."):
+        qualifier, name = split_key(key)
+        if key in RUN_KEYS or qualifier == "env":
             continue
-        qualifier, dot, name = key.rpartition(".")
-        if dot:
+        if qualifier is not None:
             if qualifier not in method_classes:
                 raise ConfigError(f"{key}: {qualifier!r} is not a selected method "
                                   f"(selected: {', '.join(method_classes)})")
@@ -335,14 +342,14 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
                               f"{method_cls.name!r} does not have")
     env_kwargs: dict[str, Any] = {}
     for key, text in values.items():
-        qualifier, dot, name = key.rpartition(".")
+        qualifier, name = split_key(key)
         if key in RUN_KEYS:
             continue
         if qualifier == "env":
             env_kwargs[name] = _parse_literal(text)
-        elif dot and qualifier == method_cls.name:
+        elif qualifier == method_cls.name:
             merged[name] = parse_value(key, text, fields[name])
-        elif not dot and key in fields:
+        elif qualifier is None and key in fields:
             merged[key] = parse_value(key, text, fields[key])
     try:
         method_config = method_cls.Config(**merged)

@@ -1,10 +1,10 @@
 """Steps-to-threshold learning benchmark: how many env steps a method needs to reach a target return.
 
-For each (env, seed): build the method exactly as ``harness run`` does (same config resolution,
-same evaluation function), evaluate at step 0 and every ``--eval-every`` env steps, and stop at the
-first evaluation whose mean return reaches the env's threshold (Tomato Salad 0.85, Food Preparation
-0.7; otherwise 90% of the env's ceiling), at ``--total-steps`` (default: the original budget) or at
-``--max-minutes``. Every evaluation is appended to a JSON-lines log as it happens, so a background
+For each (env, seed): one run of the protocol exactly as ``harness run`` does it (same config
+resolution, evaluation, checkpoints and store, in ``--out-dir``), evaluated at step 0 and every
+``--eval-every`` env steps, stopped (status ``pruned``) at the first evaluation whose mean return
+reaches the env's threshold (Tomato Salad 0.85, Food Preparation 0.7; otherwise 90% of the env's
+ceiling), at ``--total-steps`` (default: the original budget) or at ``--max-minutes``. Every evaluation is appended to a JSON-lines log as it happens, so a background
 run can be watched with ``tail -f``; a summary table is printed at the end.
 
     python scripts/learning_benchmark.py --method ppo --envs overcooked/tomato-salad \
@@ -34,14 +34,16 @@ def threshold_for(spec) -> float:
 
 
 def run_one(method: str, env: str, seed: int, args, log) -> dict:
-
+    """One run through the protocol itself (``harness.protocol.run``), stopped at the threshold by
+    its ``on_eval`` hook; the run and its points land in ``--out-dir``'s store like any other."""
     from harness.config import resolve_grid
-    from harness.env_api import EnvPool
-    from harness.protocol import EVAL_SEED_BASE, build_method, evaluate
+    from harness.protocol import RunStopped, run
     from harness.registry import ENVS
+    from harness.storage import Store
 
     overrides = {"methods": method, "envs": env, "seeds": str(seed), "preset": args.preset,
-                 **dict(kv.split("=", 1) for kv in args.set)}
+                 "eval_episodes": str(args.eval_episodes), "out_dir": args.out_dir,
+                 "resume": "restart", **dict(kv.split("=", 1) for kv in args.set)}
     spec = ENVS.get(env)
     total = args.total_steps or spec.paper_total_steps or 50_000
     overrides["total_steps"] = str(total)
@@ -49,38 +51,30 @@ def run_one(method: str, env: str, seed: int, args, log) -> dict:
         overrides["eval_every"] = str(args.eval_every)
     (config,) = resolve_grid(overrides)
     threshold = args.threshold if args.threshold is not None else threshold_for(spec)
+    reached: list[tuple[int, float]] = []
+    last: dict = {}
 
-    started = time.perf_counter()
-    agent = build_method(config, spec)
-    build_s = time.perf_counter() - started
-    pool = EnvPool([spec.make(**config.env_kwargs) for _ in range(agent.config.num_envs)])
-    pool.reset(seed=seed * 1000)
-    steps, reached, stats = 0, None, {}
-    while True:
-        point = evaluate(agent, spec, config.env_kwargs, args.eval_episodes, seed=EVAL_SEED_BASE,
-                         rng_seed=(seed, steps))
-        wall = time.perf_counter() - started
-        record = {"method": method, "env": env, "seed": seed, "preset": args.preset, "step": steps,
-                  "wall_s": round(wall, 1), "build_s": round(build_s, 1),
-                  "return_mean": point["return_mean"], "success_rate": point["success_rate"],
-                  **{f"train/{k}": v for k, v in stats.items()}, **agent.counters()}
-        log.write(json.dumps(record) + "\n")
+    def on_eval(step: int, point: dict) -> None:
+        last.update(point)
+        wall = point["wall_time"]
+        log.write(json.dumps({"method": method, "env": env, "seed": seed, "preset": args.preset,
+                              **point}) + "\n")
         log.flush()
-        print(f"{method} {env} seed {seed}: step {steps:>7} return {point['return_mean']:+.3f} "
+        print(f"{method} {env} seed {seed}: step {step:>7} return {point['return_mean']:+.3f} "
               f"success {point['success_rate']:.2f} ({wall / 60:.1f} min)", flush=True)
-        if point["return_mean"] >= threshold and reached is None:
-            reached = (steps, wall)
+        if point["return_mean"] >= threshold and not reached:
+            reached.append((step, wall))
             if not args.no_stop:
-                break
-        if steps >= config.total_steps or (args.max_minutes and wall > 60 * args.max_minutes):
-            break
-        stats = agent.learn(pool, min(config.eval_every, config.total_steps - steps))
-        steps += int(stats.pop("env_steps"))
+                raise RunStopped
+        if args.max_minutes and wall > 60 * args.max_minutes:
+            raise RunStopped
+
+    run(config, Store(config.store), progress=False, on_eval=on_eval)
     return {"method": method, "env": env, "seed": seed, "threshold": threshold,
-            "steps_to_threshold": reached[0] if reached else None,
-            "minutes_to_threshold": round(reached[1] / 60, 2) if reached else None,
-            "steps_run": steps, "minutes_run": round((time.perf_counter() - started) / 60, 2),
-            "last_return": point["return_mean"], "eval_every": config.eval_every,
+            "steps_to_threshold": reached[0][0] if reached else None,
+            "minutes_to_threshold": round(reached[0][1] / 60, 2) if reached else None,
+            "steps_run": last["step"], "minutes_run": round(last["wall_time"] / 60, 2),
+            "last_return": last["return_mean"], "eval_every": config.eval_every,
             "budget": config.total_steps}
 
 
@@ -102,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock cap per run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (shared CPU: 1)")
     parser.add_argument("--log", default="runs/learning_benchmark.jsonl")
+    parser.add_argument("--out-dir", default="runs/learning_benchmark",
+                        help="where the runs' store and checkpoints go (runs restart each time)")
     args = parser.parse_args(argv)
 
     import torch

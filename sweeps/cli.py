@@ -88,12 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     try:
+        from harness.config import ConfigError
         from harness.registry import UnknownNameError
 
-        try:
-            from harness.config import ConfigError
-        except ImportError:  # pragma: no cover -- harness.config not merged yet
-            ConfigError = UsageError  # noqa: N806
         sweep = parse_args(argv)
         import torch
 

@@ -1,7 +1,5 @@
-"""Building methods on toy envs without the protocol (which lands on main later)."""
+"""Building methods on toy envs directly (unit tests of a method without a store or run dir)."""
 from __future__ import annotations
-
-import numpy as np
 
 from harness.env_api import EnvPool, EnvSpec
 
@@ -30,21 +28,9 @@ def make_pool(spec: EnvSpec, n: int, seed: int = 0) -> EnvPool:
     return pool
 
 
-def evaluate(method, spec: EnvSpec, episodes: int = 20, seed: int = 123, greedy: bool = False):
-    """Mean logged return and success rate over ``episodes`` episodes (run in lockstep)."""
-    rng = np.random.default_rng(seed)
-    envs = [spec.make() for _ in range(episodes)]
-    obs, infos = zip(*(e.reset(seed=seed + i) for i, e in enumerate(envs)))
-    obs, infos = list(obs), list(infos)
-    done = [False] * episodes
-    results = [None] * episodes
-    while not all(done):
-        live = [i for i in range(episodes) if not done[i]]
-        acts = method.act(np.stack([obs[i] for i in live]), [infos[i] for i in live], rng, greedy)
-        for i, a in zip(live, acts):
-            o, r, term, trunc, info = envs[i].step(int(a))
-            obs[i], infos[i] = o, info
-            if term or trunc:
-                done[i], results[i] = True, info["episode"]
-    return (float(np.mean([r["return"] for r in results])),
-            float(np.mean([r["success"] for r in results])))
+def evaluate(method, spec: EnvSpec, episodes: int = 20, seed: int = 123):
+    """(mean logged return, success rate) over ``episodes`` episodes: the protocol's evaluation."""
+    from harness.protocol import evaluate as protocol_evaluate
+
+    result = protocol_evaluate(method, spec, {}, episodes, seed=seed, rng_seed=seed)
+    return result["return_mean"], result["success_rate"]

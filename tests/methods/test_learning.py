@@ -37,45 +37,42 @@ def test_twosome_raises_the_probability_of_the_rewarded_action(fake_llm):
     assert p1 > p0 + 0.3, (p0, p1)
 
 
-def test_ppo_learns_tomato_salad_through_the_harness():
-    """The real env and the harness's own config resolution and evaluation (cpu preset)."""
+def _protocol_run(tmp_path, stop_at: int | None = None, **overrides: str):
+    """One run through harness.protocol.run (the one loop), optionally stopped at ``stop_at``."""
     from harness.config import resolve_grid
-    from harness.env_api import EnvPool
-    from harness.protocol import build_method, evaluate
-    from harness.registry import ENVS
+    from harness.protocol import RunStopped, run
+    from harness.storage import Store
 
-    (config,) = resolve_grid({"methods": "ppo", "envs": "overcooked/tomato-salad", "seeds": "1",
-                              "total_steps": "3072"})
+    (config,) = resolve_grid({"methods": "ppo", "out_dir": str(tmp_path), "eval_episodes": "20",
+                              **overrides})
+
+    def stop(step, point):
+        if stop_at is not None and step >= stop_at:
+            raise RunStopped
+
+    return config, run(config, Store(config.store), progress=False, on_eval=stop).points
+
+
+def test_ppo_learns_tomato_salad_through_the_harness(tmp_path):
+    """The real env and the harness's own config resolution, protocol and evaluation (cpu preset)."""
+    config, points = _protocol_run(tmp_path, envs="overcooked/tomato-salad", seeds="1",
+                                   total_steps="3072", eval_every="3072")
     assert config.env_kwargs == {"obs_radius": 10}
-    spec = ENVS.get(config.env)
-    method = build_method(config, spec)
-    pool = EnvPool([spec.make(**config.env_kwargs) for _ in range(method.config.num_envs)])
-    pool.reset(seed=1000)
-    before = evaluate(method, spec, config.env_kwargs, 20, seed=1_000_000)["return_mean"]
-    method.learn(pool, 3072)
-    after = evaluate(method, spec, config.env_kwargs, 20, seed=1_000_000)["return_mean"]
+    before, after = points[0]["return_mean"], points[-1]["return_mean"]
+    assert [p["step"] for p in points] == [0, 3072]
     # Measured (3 seeds, 10 episodes): step 0 between -0.17 and -0.06, step 3072 between 0.51
     # and 0.72; the ceiling is 0.92.
     assert after > before + 0.3 and after > 0.3, (before, after)
 
 
-def test_ppo_learns_food_preparation_from_its_sparse_reward():
+def test_ppo_learns_food_preparation_from_its_sparse_reward(tmp_path):
     """The cpu preset on VirtualHome (raw advantages), under the original 50k budget's LR schedule:
     with per-minibatch advantage normalisation this seed's return is still 0 at 30k steps (and at
     50k); without it 10 of 10 seeds reached 0.7 within 9.7k-22k steps (docs/methods.md)."""
-    from harness.config import resolve_grid
-    from harness.env_api import EnvPool
-    from harness.protocol import build_method, evaluate
-    from harness.registry import ENVS
-
-    (config,) = resolve_grid({"methods": "ppo", "envs": "virtualhome/food-preparation",
-                              "seeds": "2", "total_steps": "50176"})
-    spec = ENVS.get(config.env)
-    method = build_method(config, spec)
-    assert method.config.norm_adv is False
-    pool = EnvPool([spec.make(**config.env_kwargs) for _ in range(method.config.num_envs)])
-    pool.reset(seed=2000)
-    method.learn(pool, 30720)
-    after = evaluate(method, spec, config.env_kwargs, 20, seed=1_000_000)
+    config, points = _protocol_run(tmp_path, stop_at=30720, envs="virtualhome/food-preparation",
+                                   seeds="2", total_steps="50176", eval_every="30720")
+    assert config.method_config.norm_adv is False
+    after = points[-1]
+    assert after["step"] == 30720
     # ceiling 0.774 (6 steps); 0.6 leaves room for a different float rounding on another CPU
     assert after["return_mean"] > 0.6, after

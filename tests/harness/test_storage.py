@@ -22,3 +22,19 @@ def test_unknown_status_is_rejected(tmp_path):
     store.start_run("r1", method="m", env="e", seed=0, preset="cpu", config_json="{}")
     with pytest.raises(ValueError, match="status 'done' not in"):
         store.update_run("r1", status="done")
+
+
+def test_a_store_from_before_env_returns_were_recorded_gets_them_from_the_registry(tmp_path):
+    """Reports read ceilings from the store; an old store's runs are backfilled once, in place."""
+    import sqlite3
+
+    database = tmp_path / "old.db"
+    with sqlite3.connect(database) as conn:  # the runs table as written before the two columns
+        conn.execute("CREATE TABLE runs (run_id VARCHAR(64) PRIMARY KEY, method VARCHAR(128) NOT "
+                     "NULL, env VARCHAR(128) NOT NULL, seed INTEGER NOT NULL, preset VARCHAR(256) "
+                     "NOT NULL, config_json TEXT NOT NULL, status VARCHAR(16) NOT NULL)")
+        conn.executemany("INSERT INTO runs VALUES (?, 'ppo', ?, 0, 'cpu', '{}', 'finished')",
+                         [("a", "overcooked/tomato-salad"), ("b", "plugin/not-registered")])
+    runs = Store(f"sqlite:///{database}").runs_frame().set_index("run_id")
+    assert runs.loc["a", ["ceiling", "random_return"]].tolist() == [0.9205, -0.093]
+    assert runs.loc["b", ["ceiling", "random_return"]].isna().all()

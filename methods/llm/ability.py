@@ -131,17 +131,21 @@ def _dataset_hint(name: str, tm) -> str:
             "dataset_kwargs: {data_files: ...}) in a directory given with --include-path")
 
 
-def load_lm_eval_tasks(names: Sequence[str], include_path: str | Path | None = None):
-    """lm-eval's task dict for ``names`` with their data loaded (local data only); one-line
-    errors for an unknown name or missing data."""
+def load_lm_eval_tasks(names: Sequence[str], include_path: str | Path | None = None,
+                       include_defaults: bool = True):
+    """lm-eval's task manager with ``names`` checked and their data loadable (local data only);
+    one-line errors for an unknown name or missing data. ``include_defaults=False``: only the
+    YAMLs in ``include_path`` (skips indexing lm-eval's own ~15k tasks, ~30 s)."""
     TaskManager = import_lm_eval()
     if include_path is not None and not Path(include_path).is_dir():
         raise AbilityError(f"--include-path {str(include_path)!r} is not a directory of task YAMLs")
     tm = None
     if include_path is not None:  # lm-eval's own index of ~15k tasks takes ~30 s to build
         tm = TaskManager(include_path=str(include_path), include_defaults=False)
-        if not set(names) <= set(tm.all_tasks):
+        if not set(names) <= set(tm.all_tasks) and include_defaults:
             tm = None
+    if tm is None and not include_defaults:
+        raise AbilityError("include_defaults=False (--no-default-tasks) needs --include-path")
     tm = tm or TaskManager(include_path=str(include_path) if include_path else None)
     known = set(tm.all_tasks)
     for name in names:
@@ -357,7 +361,7 @@ def _paired_diffs(base_samples, tuned_samples) -> dict[str, np.ndarray]:
 # ------------------------------------------------------------------------------ the stage
 def check_ability(source: str | Path, tasks: Sequence[str] = (OFFLINE_TASK,),
                   run_ids: Sequence[str] | None = None, include_path: str | Path | None = None,
-                  limit: int | None = None, windows: int = DEFAULT_WINDOWS,
+                  limit: int | None = None, include_defaults: bool = True, windows: int = DEFAULT_WINDOWS,
                   window_tokens: int = DEFAULT_WINDOW_TOKENS, progress: bool = True,
                   log: Callable[[str], None] = lambda line: None):
     """Evaluate base and tuned model of every trained LLM run in ``source``; store and return the
@@ -369,7 +373,7 @@ def check_ability(source: str | Path, tasks: Sequence[str] = (OFFLINE_TASK,),
     offline, names = split_tasks(tasks)
     store = Store(resolve_store_url(source))
     runs = trained_llm_runs(store, run_ids)
-    tm = load_lm_eval_tasks(names, include_path) if names else None
+    tm = load_lm_eval_tasks(names, include_path, include_defaults) if names else None
     if limit is not None and limit < 1:
         raise AbilityError(f"limit={limit}: give at least 1 document per task")
     if offline and (windows < 1 or window_tokens < 2):
@@ -424,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", default=None, help="comma list of run ids (default: all trained)")
     parser.add_argument("--include-path", default=None,
                         help="directory of extra lm-eval task YAMLs (local-file tasks)")
+    parser.add_argument("--no-default-tasks", action="store_true",
+                        help="only the tasks in --include-path (skips indexing lm-eval's own)")
     parser.add_argument("--limit", type=int, default=None,
                         help="documents per lm-eval task (default: all)")
     parser.add_argument("--windows", type=int, default=DEFAULT_WINDOWS,
@@ -454,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         frame = check_ability(args.source, tasks=args.tasks.split(","),
                               run_ids=args.runs.split(",") if args.runs else None,
                               include_path=args.include_path, limit=args.limit,
+                              include_defaults=not args.no_default_tasks,
                               windows=args.windows, window_tokens=args.window_tokens,
                               progress=not args.no_progress, log=log)
     except AbilityError as err:

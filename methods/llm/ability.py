@@ -118,12 +118,23 @@ def import_lm_eval():
     return TaskManager
 
 
-def _dataset_hint(name: str, tm) -> str:
+def _dataset_path(name: str, tm) -> str | None:
+    """The task's ``dataset_path`` from lm-eval's index (following one ``include``), for hints."""
     try:
-        config = tm._get_config(name) if hasattr(tm, "_get_config") else {}
+        entry = tm._entry(name)
+        cfg = dict(entry.cfg or {})
+        if "dataset_path" not in cfg and cfg.get("include") and entry.yaml_path:
+            import yaml
+
+            included = Path(entry.yaml_path).parent / cfg["include"]
+            cfg = {**yaml.safe_load(included.read_text()), **cfg}
+        return cfg.get("dataset_path")
     except Exception:  # noqa: BLE001 - only used for the hint
-        config = {}
-    path = (config or {}).get("dataset_path") if isinstance(config, dict) else None
+        return None
+
+
+def _dataset_hint(name: str, tm) -> str:
+    path = _dataset_path(name, tm)
     where = f" (dataset {path!r})" if path else ""
     return (f"task {name!r}: its data is not available locally{where}; put the dataset in the "
             "Hugging Face datasets cache (HF_DATASETS_CACHE; datasets.load_dataset once where the "

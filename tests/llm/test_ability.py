@@ -249,3 +249,25 @@ def test_paper_task_names_are_known_to_lm_eval_and_unknown_ones_fail():
     assert set(names) <= set(tm.all_tasks)
     with pytest.raises(AbilityError, match="unknown task 'arc_challeng'.*'arc_challenge'"):
         ability.load_lm_eval_tasks(["arc_challeng"])
+
+
+@pytest.mark.slow
+def test_real_smollm2_zero_lora_is_exact_and_lm_eval_scores_match_naive():
+    """SmolLM2 (bf16, as the CPU preset trains it): B = 0 gives exactly zero KL and NLL
+    difference; HarnessLM's log-likelihoods equal the policy's naive scoring."""
+    from lm_eval.api.instance import Instance
+
+    from methods.llm.lm_eval_model import HarnessLM
+
+    policy = make_policy(model="smollm2", dtype="bfloat16", lora_layers=2)
+    m = window_measures(policy, corpus_windows(policy.tokenizer, 2, 64))
+    assert (m["kl"] == 0).all() and (m["nll_tuned"] == m["nll_base"]).all()
+    perturb_lora(policy, scale=0.05)
+    assert (window_measures(policy, corpus_windows(policy.tokenizer, 2, 64))["kl"] > 0).all()
+    frozen = make_policy(model="smollm2", lora_r=0)
+    lm = HarnessLM(ability.causal_lm_forward(frozen._causal_lm), frozen.tokenizer)
+    prompt, actions = "Question: Where do you keep milk?\nAnswer:", ["in the fridge", "in a shoe"]
+    got = lm.loglikelihood([Instance("loglikelihood", {}, (prompt, " " + a), i)
+                            for i, a in enumerate(actions)])
+    expected = naive_joint_logprobs(frozen._causal_lm, frozen.tokenizer, prompt, actions, True, None)
+    assert [g for g, _ in got] == pytest.approx(expected.tolist(), abs=1e-3)

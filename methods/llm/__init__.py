@@ -5,3 +5,7 @@ methods, and ``harness list`` must stay fast. Import the submodules where they a
 
     from methods.llm.policy import LLMConfig, LLMPolicy
 """
+from harness.registry import register_command
+
+register_command("ability", help="original-ability check: base vs tuned LLM of trained runs "
+                 "(harness ability --help)", target="methods.llm.ability:main")

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 
-STORE_FILENAME = "results.db"
 OFFLINE_TASK = "pydoc"
 PAPER_TASKS = ("arc_challenge", "hellaswag", "piqa", "mmlu")
 DEFAULT_WINDOWS = 16
@@ -51,20 +50,12 @@ class AbilityError(ValueError):
 # ------------------------------------------------------------------------------ store and runs
 def resolve_store_url(source: str | Path) -> str:
     """A store URL, a run directory (holding results.db) or a .db file -> an existing store's URL."""
-    text = str(source)
-    if "://" in text:
-        if text.startswith("sqlite:///"):
-            db = Path(text.removeprefix("sqlite:///"))
-            if not db.is_file() or db.stat().st_size == 0:
-                raise AbilityError(f"{text!r}: no such SQLite store (missing or empty file)")
-        return text
-    path = Path(text)
-    if path.is_dir():
-        path = path / STORE_FILENAME
-    if not path.is_file() or path.stat().st_size == 0:
-        raise AbilityError(f"{text!r}: no results store there; give a run directory "
-                           f"(harness run out_dir=...), its {STORE_FILENAME} or a store URL")
-    return f"sqlite:///{path.resolve()}"
+    from harness import storage
+
+    try:
+        return storage.resolve_store_url(source)
+    except storage.StoreSourceError as err:
+        raise AbilityError(str(err)) from None
 
 
 def trained_llm_runs(store, run_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -199,7 +199,7 @@ def test_store_without_trained_llm_runs(tmp_path):
     store.update_run("random__x__s0", status="finished")
     with pytest.raises(AbilityError, match="no finished trained LLM run.*random trains no LLM"):
         check_ability(tmp_path)
-    with pytest.raises(AbilityError, match="no results store"):
+    with pytest.raises(AbilityError, match="no such run directory, file or store URL"):
         check_ability(tmp_path / "nowhere")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -93,6 +93,10 @@ class Method(abc.ABC):
 
         Sample with ``rng`` (never a global RNG) so evaluation does not disturb training.
         """
+
+    def attach_logger(self, log: Callable[[int, dict[str, float]], None]) -> None:
+        """Optional: the protocol hands a function that the learner calls during ``learn`` with
+        (env steps so far, statistics) after each update; it writes them to TensorBoard."""
 
     def counters(self) -> dict[str, float]:
         """Cumulative cost counters reported with each eval point (e.g. tokens forwarded)."""

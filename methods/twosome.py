@@ -213,6 +213,9 @@ class Twosome(Method):
     def learn(self, pool, steps: int) -> dict[str, float]:
         return self.ppo.learn(pool, steps)
 
+    def attach_logger(self, log) -> None:
+        self.ppo.on_update = log
+
     def act(self, obs, infos, rng, greedy=False):
         from methods.ppo_core import sample_actions, trim_info
 

@@ -194,3 +194,10 @@ def register_env(name: str, **spec_fields: Any) -> Callable[[Callable], Callable
         return factory
 
     return decorate
+
+
+# The core's own command and hook. Registered here, before any plugin, so the replays are recorded
+# before a plugin's after-run report is written.
+register_command("replay", help="record one episode per run, before and after training "
+                 "(harness replay --help)", target="harness.replay:main")
+register_after_run("replays", target="harness.replay:record_after_run")

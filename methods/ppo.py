@@ -149,6 +149,12 @@ class PPOMethod(Method):
         self.eval_decisions += len(infos)
         return sample_actions(log_probs, rng, greedy)
 
+    def action_probabilities(self, obs, infos):
+        from methods.ppo_core import trim_info
+
+        obs = np.asarray(obs, dtype=np.float32).reshape(len(infos), -1)
+        return self.ppo.policy(obs, [trim_info(i) for i in infos])[0].exp().double().numpy()
+
     def counters(self) -> dict[str, float]:
         s = self.ppo.stats
         return {"train_decisions": s["train_decisions"], "eval_decisions": self.eval_decisions,

@@ -224,6 +224,13 @@ class Twosome(Method):
         self.eval_decisions += len(infos)
         return sample_actions(log_probs, rng, greedy)
 
+    def action_probabilities(self, obs, infos):
+        from methods.ppo_core import trim_info
+
+        log_probs, _ = self.ppo.policy(np.asarray(obs, dtype=np.float32),
+                                       [trim_info(i) for i in infos])
+        return log_probs.exp().double().numpy()
+
     def counters(self) -> dict[str, float]:
         s = self.ppo.stats
         return {**self.llm_counters(), "train_decisions": s["train_decisions"],

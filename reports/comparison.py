@@ -1,6 +1,7 @@
 """The comparison report: one Markdown file and one self-contained HTML file (plots embedded as
 base64 PNG) with the curves, the aggregate table, the probability of improvement and, when the store
-holds it, the generalization table and bar plot. Built from the store alone."""
+holds it, the generalization table and bar plot, and the episode replays (reports/replays.py). Built from the
+store alone."""
 from __future__ import annotations
 
 import base64
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import aggregate, curves, generalization
+from reports import aggregate, curves, generalization, replays
+from reports.replays import RichBlock
 from reports.data import EmptyStoreError, Results, load_results
 
 REPORT_MD = "report.md"
@@ -141,6 +143,15 @@ def build_report(results: Results, reps: int = 2000,
             *[f"- n/a {r.label} on {r.task}: {r.note}" for r in summ.itertuples()
               if r.status != "ok" and r.note],
             report.figures["generalization"]]))
+
+    replay_blocks = replays.replay_blocks(replays.read_replays(results.url), runs)
+    if replay_blocks:
+        report.sections.append(("Episode replays", [
+            "One evaluation episode (the first eval seed, actions sampled as in evaluation) of the "
+            "policy before training and of the final checkpoint, recorded by `harness replay` (run "
+            "after `harness run`). Each step shows the prompt the policy read, every offered action "
+            "with its probability under the policy (bars; the chosen one marked) and the reward. "
+            "One run per method and env: the lowest seed.", *replay_blocks]))
     return report
 
 
@@ -164,6 +175,8 @@ def render_markdown(report: Report) -> str:
                 lines += [markdown_table(block), ""]
             elif isinstance(block, Figure):
                 lines += ["", f"![{block.title}]({PLOTS_DIR}/{block.name}.png)", ""]
+            elif isinstance(block, RichBlock):
+                lines += [block.markdown, ""]
             elif str(block).startswith("- ") or str(block).endswith("  "):
                 lines.append(str(block))  # list items and hard line breaks stay together
             else:
@@ -174,12 +187,15 @@ def render_markdown(report: Report) -> str:
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
-th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3;padding:0 3px}"""
+th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3;padding:0 3px}
+table.dataframe{display:block;overflow-x:auto;max-width:100%}"""
 
 
 def render_html(report: Report) -> str:
     parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
-             f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>",
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             f"<title>{html.escape(report.title)}</title><style>{_CSS}\n{replays.CSS}</style>"
+             "</head><body>",
              f"<h1>{html.escape(report.title)}</h1>"]
     for heading, blocks in report.sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
@@ -191,6 +207,8 @@ def render_html(report: Report) -> str:
                 parts.append(f"<figure><img alt='{html.escape(block.title)}' "
                              f"src='data:image/png;base64,{data}'>"
                              f"<figcaption>{html.escape(block.title)}</figcaption></figure>")
+            elif isinstance(block, RichBlock):
+                parts.append(block.html)
             else:
                 text = html.escape(str(block).rstrip())
                 # inline `code` spans from the Markdown text
@@ -224,6 +242,10 @@ def write_report(store_url: str, out_dir: str | Path, reps: int = 2000,
     (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
     for figure in report.figures.values():
         _write_atomically(out / PLOTS_DIR / f"{figure.name}.png", figure.png)
+    for _heading, blocks in report.sections:
+        for block in blocks:
+            for name, data in getattr(block, "files", {}).items():
+                _write_atomically(out / PLOTS_DIR / name, data)
     _write_atomically(out / REPORT_MD, render_markdown(report).encode())
     html_path = out / REPORT_HTML
     _write_atomically(html_path, render_html(report).encode())

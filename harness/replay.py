@@ -110,7 +110,7 @@ def encode_gif(frames: list[np.ndarray], captions: list[str], scale: int = FRAME
 
 def captions_for(steps: list[dict[str, Any]]) -> list[str]:
     """One caption per frame: the action about to be taken, then the outcome."""
-    lines = [f"{t + 1}: {s['chosen_text']}" for t, s in enumerate(steps)]
+    lines = [f"step {t + 1}: {s['chosen_text']}" for t, s in enumerate(steps)]
     return lines + [f"end, reward {steps[-1]['reward']:+.3f}" if steps else "end"]
 
 

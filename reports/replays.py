@@ -18,7 +18,8 @@ from harness.storage import replays_table
 
 STEPS_SHOWN = 60  # per episode in the report; the store keeps them all
 
-CSS = """.replay-pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(380px,1fr));gap:1.2em;margin:0.5em 0 2em}
+CSS = """.replay-pair{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:1.2em;margin:0.5em 0 2em}
+@media (max-width:800px){.replay-pair{grid-template-columns:minmax(0,1fr)}}
 .replay-col{border:1px solid #ddd;border-radius:6px;padding:0.6em 0.8em;min-width:0}
 .replay-col h4{margin:0.2em 0 0.5em;font-size:1em}.replay-col .outcome{color:#555;font-weight:normal}
 .kitchen{display:block;margin:0.3em auto 0.6em;image-rendering:pixelated;border:1px solid #ccc}

@@ -118,7 +118,7 @@ def record_run(store: Store, run_id: str, frames: bool = True,
                load: Callable[..., Method] | None = None) -> list[str]:
     """Record the run's ``untrained`` episode and, if its method trains, its ``trained`` one;
     returns the kinds recorded. Both play the first eval env seed of the protocol."""
-    from harness.protocol import EVAL_SEED_BASE, load_method
+    from harness.protocol import CHECKPOINT, EVAL_SEED_BASE, load_method
 
     load = load or load_method
     record = store.get_run(run_id)
@@ -126,10 +126,11 @@ def record_run(store: Store, run_id: str, frames: bool = True,
         raise KeyError(f"no run {run_id!r} in {store.url}")
     identity = json.loads(record["config_json"])
     env_spec = ENVS.get(identity["env"])
-    kinds = [("untrained", False)]
-    if METHODS.get(identity["method"]).trains:
-        kinds.append(("trained", True))
     run_dir = Path(record["run_dir"]) if record.get("run_dir") else None
+    kinds = [("untrained", False)]
+    # the final policy needs its checkpoint (load_method would silently build the untrained one)
+    if METHODS.get(identity["method"]).trains and run_dir and (run_dir / CHECKPOINT).exists():
+        kinds.append(("trained", True))
     done = []
     for index, (kind, trained) in enumerate(kinds):
         method = load(store, run_id, trained=trained)
@@ -161,22 +162,34 @@ def pending_runs(store: Store) -> list[str]:
 
 def record_pending(store_url: str, force: bool = False, frames: bool = True,
                    log: Callable[[str], None] | None = None) -> int:
-    """Record replays for every finished run that lacks them (``force``: every finished run)."""
+    """Record replays for every finished run that lacks them (``force``: every finished run);
+    returns how many runs got them. A run that cannot be replayed (its method or env no longer
+    registered, a checkpoint that does not load) is reported through ``log`` and skipped."""
     store = Store(store_url)
     runs = store.runs_frame()
     todo = (list(runs.loc[runs["status"] == "finished", "run_id"]) if force
             else pending_runs(store))
+    recorded = 0
     for run_id in todo:
-        kinds = record_run(store, run_id, frames=frames)
+        try:
+            kinds = record_run(store, run_id, frames=frames)
+        except Exception as err:  # noqa: BLE001 - one bad run must not stop the others
+            line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if log:
+                log(f"replay: {run_id}: skipped ({line[:300]})")
+            continue
+        recorded += 1
         if log:
             log(f"replay: {run_id}: {', '.join(kinds)}")
-    return len(todo)
+    return recorded
 
 
 def record_after_run(store_url: str, out_dir: Any) -> str | None:
     """The after-run hook of ``harness run`` (registered in harness/registry.py)."""
-    count = record_pending(store_url)
-    return f"replays recorded for {count} run(s)" if count else None
+    lines: list[str] = []
+    count = record_pending(store_url, log=lines.append)
+    shown = [f"replays recorded for {count} run(s)"] if count else []
+    return "; ".join(shown + [line for line in lines if ": skipped (" in line]) or None
 
 
 def store_url_of(source: str) -> str:

@@ -81,3 +81,16 @@ def test_a_method_without_probabilities_still_gets_a_replay(tmp_path):
     episode = replay.record_episode(method, spec, {}, seed=5, frames=False)
     assert episode["frames"] == [] and episode["steps"]
     assert all(a["p"] is None for s in episode["steps"] for a in s["actions"])
+
+
+def test_a_run_without_its_checkpoint_gets_no_trained_replay_and_a_broken_run_is_skipped(tmp_path):
+    config, store = twosome_run(tmp_path)
+    good = config.to_json()
+    store.update_run(config.run_id, config_json=good.replace("tomato-salad", "nope"))
+    line = replay.record_after_run(config.store, tmp_path)  # harness run still ends normally
+    assert line.startswith(f"replay: {config.run_id}: skipped (unknown env 'overcooked/nope'")
+    assert store.replays() == []
+
+    store.update_run(config.run_id, config_json=good)
+    (config.run_dir / "checkpoint.pt").unlink()
+    assert replay.record_run(store, config.run_id, frames=False) == ["untrained"]

@@ -10,7 +10,7 @@ Grammar of overrides (what ``harness run`` takes):
 - ``methods=a,b``, ``envs=x,y``, ``seeds=0,1,2`` (singular spellings accepted): grid axes;
 - any other ``key=v1,v2`` is a grid axis too (``policy_lr=1e-6,1e-5`` runs both);
 - run keys: ``preset``, ``total_steps``, ``eval_every``, ``eval_episodes``, ``final_eval_episodes``,
-  ``out_dir``, ``store``, ``resume``;
+  ``out_dir``, ``store``, ``resume``, ``tensorboard``;
 - ``suite=<name>`` expands a registered suite of grids (``harness list``); ``methods=``/``envs=``
   given with it select among its runs, every other key overrides each grid (``out_dir``, ``seeds``);
 - ``env.<kwarg>=v`` passes a keyword to the env factory (e.g. ``env.obs_radius=10``);
@@ -38,7 +38,7 @@ from harness.storage import default_store_url
 GRID_KEYS = {"methods": "method", "method": "method", "envs": "env", "env": "env",
              "seeds": "seed", "seed": "seed"}
 RUN_KEYS = ("preset", "total_steps", "eval_every", "eval_episodes", "final_eval_episodes", "out_dir",
-            "store", "resume")
+            "store", "resume", "tensorboard")
 # resume=auto continues an interrupted run from its checkpoint; restart trains it again from step 0.
 RESUME_CHOICES = ("auto", "restart")
 DEFAULTS = {"methods": "twosome,saycan", "envs": "overcooked/tomato-salad", "seeds": "0"}
@@ -70,6 +70,8 @@ class RunConfig:
     resume: str = "auto"  # not part of the identity: how to treat an existing checkpoint
     # Episodes of the last eval point (the reported number; spec §3.4: 100); None = eval_episodes.
     final_eval_episodes: int | None = None
+    # TensorBoard event files in the run dir (harness/tensorboard.py); not part of the identity.
+    tensorboard: bool = True
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes results (not where they are written)."""
@@ -377,11 +379,12 @@ def _resolve_one(method_cls: type, env_name: str, seed: int, values: dict[str, s
     resume = values.get("resume", "auto")
     if resume not in RESUME_CHOICES:
         raise ConfigError(f"resume={resume!r}: valid choices: {', '.join(RESUME_CHOICES)}")
+    tensorboard = parse_value("tensorboard", values.get("tensorboard", "true"), bool)
     return RunConfig(method=method_cls.name, env=env_name, seed=seed, preset=preset,
                      total_steps=total_steps, eval_every=eval_every, eval_episodes=eval_episodes,
                      out_dir=out_dir, store=store, method_config=method_config,
                      env_kwargs=env_kwargs, resume=resume,
-                     final_eval_episodes=final_eval_episodes)
+                     final_eval_episodes=final_eval_episodes, tensorboard=tensorboard)
 
 
 def _typed_preset_value(preset: str, key: str, value: Any, type_: Any) -> Any:

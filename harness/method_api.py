@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -94,6 +94,16 @@ class Method(abc.ABC):
 
         Sample with ``rng`` (never a global RNG) so evaluation does not disturb training.
         """
+
+    def action_probabilities(self, obs: np.ndarray, infos: list[dict]) -> np.ndarray | None:
+        """Optional: (B, n) probabilities over the global action ids for a batch of states (0 for
+        ids not offered), the distribution ``act`` samples from (a greedy method takes its argmax).
+        Episode replays (harness/replay.py) show them; None (the default) = not available."""
+        return None
+
+    def attach_logger(self, log: Callable[[int, dict[str, float]], None]) -> None:
+        """Optional: the protocol hands a function that the learner calls during ``learn`` with
+        (env steps so far, statistics) after each update; it writes them to TensorBoard."""
 
     def counters(self) -> dict[str, float]:
         """Cumulative cost counters reported with each eval point (e.g. tokens forwarded)."""

@@ -13,6 +13,10 @@ resumes from the checkpoint. A checkpoint that fails its checksum or allow-list,
 lost points the checkpoint vouches for, stops the resume with one line (``resume=restart`` starts
 the run over). A non-finite eval return, loss, gradient or weight stops the run as ``failed`` with
 the reason stored; the points before it are kept.
+
+TensorBoard: each eval point and every learner update are also written to event files in the run
+dir (``tensorboard=false`` turns that off); see harness/tensorboard.py for how a resume keeps them
+free of duplicates.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from harness.env_api import EnvPool, EnvSpec
 from harness.method_api import Method, NonFiniteError
 from harness.registry import ENVS, METHODS
 from harness.storage import Store
+from harness.tensorboard import RunLog
 
 CHECKPOINT = ckpt.FILENAME
 # Eval envs use fixed seeds (common random numbers across eval points and methods) far from the
@@ -260,6 +265,9 @@ def run(config: RunConfig, store: Store, progress: bool = True,
         elif points:  # points without a checkpoint: the checkpoint was deleted or never written
             store.delete_eval_points(run_id)
             points = []
+        # TensorBoard: a resumed run drops what the lost interval logged (harness/tensorboard.py).
+        tb = RunLog(run_dir, steps_done if checkpoint_path.exists() else None, config.tensorboard)
+        method.attach_logger(tb.learner)
     except BaseException as err:
         fail(err)
         raise
@@ -278,6 +286,7 @@ def run(config: RunConfig, store: Store, progress: bool = True,
         wall = wall_before + time.perf_counter() - started
         point = {"step": step, "wall_time": wall, **result, **method.counters(),
                  **{f"train/{k}": v for k, v in train_stats.items()}}
+        tb.eval_point(point)  # on disk before the checkpoint that vouches for it
         ckpt.save(checkpoint_path, {"method": state, "pool": pool, "rng": _global_rng_states(),
                                     "step": step, "wall_time": wall, "point": point})
         store.add_eval_point(run_id, point)
@@ -311,6 +320,7 @@ def run(config: RunConfig, store: Store, progress: bool = True,
         raise
     finally:
         bar.close()
+        tb.close()
     store.update_run(run_id, status="finished", steps_done=steps_done)
     return RunResult(run_id, "finished", points)
 

@@ -151,11 +151,6 @@ class Suite:
     expected: str = ""  # how long it takes, for ``harness list`` and the docs
 
 
-# The core's own stages that are commands of their own (``list`` and ``run`` are in harness/cli.py).
-register_command("transfer", help="evaluate trained checkpoints zero-shot on the unseen tasks the "
-                 "envs declare (harness transfer --help)", target="harness.transfer:main")
-
-
 def register_suite(name: str, description: str, grids: list[dict[str, str]],
                    expected: str = "") -> Suite:
     """Register a suite: ``harness run suite=<name> [overrides]`` expands and runs every grid."""
@@ -199,3 +194,13 @@ def register_env(name: str, **spec_fields: Any) -> Callable[[Callable], Callable
         return factory
 
     return decorate
+
+
+# The core's own stages that are commands (``list`` and ``run`` are in harness/cli.py) and its
+# after-run hook. Registered here, before any plugin, so the replays are recorded before a plugin's
+# after-run report is written.
+register_command("transfer", help="evaluate trained checkpoints zero-shot on the unseen tasks the "
+                 "envs declare (harness transfer --help)", target="harness.transfer:main")
+register_command("replay", help="record one episode per run, before and after training "
+                 "(harness replay --help)", target="harness.replay:main")
+register_after_run("replays", target="harness.replay:record_after_run")

@@ -95,6 +95,22 @@ ability_table = sa.Table(
 )
 ABILITY_STAGES = ("base", "tuned", "diff")
 
+# One recorded evaluation episode per (run, kind): harness/replay.py writes it, reports render it.
+replays_table = sa.Table(
+    "replays", metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # "untrained" (step 0) | "trained" (final)
+    sa.Column("policy_step", sa.Integer),  # env steps of training behind the policy (0: untrained)
+    sa.Column("env", sa.String(128)),
+    sa.Column("episode_seed", sa.Integer),
+    sa.Column("return_", sa.Float),
+    sa.Column("length", sa.Integer),
+    sa.Column("success", sa.Boolean),
+    sa.Column("steps_json", sa.Text),  # [{prompt, actions: [{id, text, p}], chosen, reward}, ...]
+    sa.Column("animation_gif", sa.LargeBinary),  # the episode as an animated GIF, or NULL
+    sa.Column("created_at", sa.String(32)),
+)
+
 RUN_STATUSES = ("running", "finished", "failed", "pruned")
 STORE_FILENAME = "results.db"  # the SQLite file `harness run` writes under out_dir
 
@@ -289,6 +305,26 @@ class Store:
                  .order_by(a.c.run_id, a.c.task, a.c.metric, a.c.stage))
         with self.engine.connect() as conn:
             return pd.read_sql(query, conn)
+
+    # -- replays ---------------------------------------------------------------------------------
+    def add_replay(self, run_id: str, kind: str, **fields: Any) -> None:
+        """Insert (or replace) the recorded episode of ``run_id``'s ``kind`` policy."""
+        with self.engine.begin() as conn:
+            conn.execute(replays_table.delete().where(
+                (replays_table.c.run_id == run_id) & (replays_table.c.kind == kind)))
+            conn.execute(replays_table.insert().values(run_id=run_id, kind=kind,
+                                                       created_at=now_iso(), **fields))
+
+    def replays(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Recorded episodes (of one run, or all), ``steps`` decoded from ``steps_json``."""
+        query = sa.select(replays_table).order_by(replays_table.c.run_id, replays_table.c.kind.desc())
+        if run_id is not None:
+            query = query.where(replays_table.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["steps"] = json.loads(row.pop("steps_json") or "[]")
+        return rows
 
     # -- pandas -----------------------------------------------------------------------------------
     def runs_frame(self) -> pd.DataFrame:

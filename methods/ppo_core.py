@@ -27,7 +27,7 @@ methods, and ``harness list`` must not pay for torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -303,6 +303,8 @@ class PPO:
         self.next_done = np.zeros(config.num_envs)  # 1 where the pool's current obs starts an episode
         self.stats = {"updates": 0, "actor_steps": 0, "kl_stops": 0, "env_steps": 0,
                       "train_decisions": 0}
+        # Called after every update with (env steps so far, that update's statistics).
+        self.on_update: Callable[[int, dict[str, float]], None] | None = None
 
     @staticmethod
     def _empty_rollout() -> dict[str, list]:
@@ -358,8 +360,11 @@ class PPO:
                     episode_returns.append(float(info["final_info"]["episode"]["return"]))
             env_steps += len(pool)
             if len(r["obs"]) == self.config.num_steps:
-                for k, v in self.update(pool).items():
+                update_stats = self.update(pool)
+                for k, v in update_stats.items():
                     call_stats.setdefault(k, []).append(v)
+                if self.on_update is not None:
+                    self.on_update(self.stats["env_steps"] + env_steps, update_stats)
         self.stats["env_steps"] += env_steps
         self.stats["train_decisions"] += env_steps
         out = {"env_steps": env_steps, **{k: float(np.mean(v)) for k, v in call_stats.items()}}

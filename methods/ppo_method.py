@@ -41,13 +41,24 @@ class PPOTrainedMethod(Method):
     def learn(self, pool, steps: int) -> dict[str, float]:
         return self.ppo.learn(pool, steps)
 
-    def act(self, obs, infos, rng, greedy=False):
-        from methods.ppo_core import sample_actions, trim_info
+    def attach_logger(self, log) -> None:
+        self.ppo.on_update = log  # called with (env step, update statistics) after every update
+
+    def _log_probs(self, obs, infos):
+        from methods.ppo_core import trim_info
 
         obs = np.asarray(obs, dtype=np.float32).reshape(len(infos), -1)
-        log_probs, _ = self.ppo.policy(obs, [trim_info(i) for i in infos])
+        return self.ppo.policy(obs, [trim_info(i) for i in infos])[0]
+
+    def act(self, obs, infos, rng, greedy=False):
+        from methods.ppo_core import sample_actions
+
+        log_probs = self._log_probs(obs, infos)
         self.eval_decisions += len(infos)
         return sample_actions(log_probs, rng, greedy)
+
+    def action_probabilities(self, obs, infos):
+        return self._log_probs(obs, infos).exp().double().numpy()
 
     def extra_counters(self) -> dict[str, float]:
         """Counters a subclass adds (e.g. the LLM's tokens forwarded)."""

@@ -20,6 +20,12 @@ class RandomPolicy(Method):
     def act(self, obs, infos, rng, greedy=False):
         return np.array([rng.choice(info["action_ids"]) for info in infos])
 
+    def action_probabilities(self, obs, infos):
+        probs = np.zeros((len(infos), int(self.action_space.n)))
+        for row, info in enumerate(infos):
+            probs[row, list(info["action_ids"])] = 1.0 / len(info["action_ids"])
+        return probs
+
     def learn(self, pool: EnvPool, steps: int) -> dict[str, float]:
         """Steps the training envs like any method would, so curves share one x-axis."""
         taken = 0

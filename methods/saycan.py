@@ -77,6 +77,10 @@ class SayCan(Method):
         # SayCan is defined by its argmax; the protocol's greedy=False does not change that.
         return sample_actions(self.say_can(infos), rng, greedy=not self.config.sample)
 
+    def action_probabilities(self, obs, infos):
+        """say x can, normalized over the offered actions (SayCan takes its argmax)."""
+        return self.say_can(infos).exp().double().numpy()
+
     def counters(self) -> dict[str, float]:
         return {**self.llm_counters(), "eval_decisions": self.decisions}
 

@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness report: {err}", file=sys.stderr)
         return 2
     print(f"harness report: written {path} and {path.with_suffix('.md')}", file=sys.stderr)
+    print(f"open file://{path.resolve()}")  # the self-contained HTML, for a browser
     return 0
 
 

@@ -1,7 +1,8 @@
 """The comparison report: one Markdown file and one self-contained HTML file (plots embedded as
 base64 PNG) with the curves, the aggregate table, the probability of improvement and, when the store
-holds it, the transfer (generalization) table and bar plot. Built from the store alone: the envs'
-ceilings and random returns come from what each run recorded."""
+holds it, the transfer (generalization) table and bar plot, the original-ability table and the
+episode replays (reports/replays.py). Built from the store alone: the envs' ceilings and random
+returns come from what each run recorded."""
 from __future__ import annotations
 
 import base64
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import aggregate, curves, transfer
+from reports import aggregate, curves, replays, transfer
+from reports.replays import RichBlock
 from reports.data import EmptyStoreError, Results, load_results
 
 REPORT_MD = "report.md"
@@ -143,11 +145,8 @@ def build_report(results: Results, reps: int = 2000,
               if r.status != "ok" and r.note],
             report.figures["generalization"]]))
 
-    from reports import ability  # the store's ability table (harness ability)
-
-    original_ability = ability.section(results.url)
-    if original_ability is not None:
-        report.sections.append(original_ability)
+from reports import aggregate, curves, replays, transfer
+from reports.replays import RichBlock
     return report
 
 
@@ -171,6 +170,8 @@ def render_markdown(report: Report) -> str:
                 lines += [markdown_table(block), ""]
             elif isinstance(block, Figure):
                 lines += ["", f"![{block.title}]({PLOTS_DIR}/{block.name}.png)", ""]
+            elif isinstance(block, RichBlock):
+                lines += [block.markdown, ""]
             elif str(block).startswith("- ") or str(block).endswith("  "):
                 lines.append(str(block))  # list items and hard line breaks stay together
             else:
@@ -181,12 +182,15 @@ def render_markdown(report: Report) -> str:
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
-th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3;padding:0 3px}"""
+th{background:#f3f3f3}img{max-width:100%}code{background:#f3f3f3;padding:0 3px}
+table.dataframe{display:block;overflow-x:auto;max-width:100%}"""
 
 
 def render_html(report: Report) -> str:
     parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
-             f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body>",
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             f"<title>{html.escape(report.title)}</title><style>{_CSS}\n{replays.CSS}</style>"
+             "</head><body>",
              f"<h1>{html.escape(report.title)}</h1>"]
     for heading, blocks in report.sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
@@ -198,6 +202,8 @@ def render_html(report: Report) -> str:
                 parts.append(f"<figure><img alt='{html.escape(block.title)}' "
                              f"src='data:image/png;base64,{data}'>"
                              f"<figcaption>{html.escape(block.title)}</figcaption></figure>")
+            elif isinstance(block, RichBlock):
+                parts.append(block.html)
             else:
                 text = html.escape(str(block).rstrip())
                 # inline `code` spans from the Markdown text
@@ -231,6 +237,10 @@ def write_report(store_url: str, out_dir: str | Path, reps: int = 2000,
     (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
     for figure in report.figures.values():
         _write_atomically(out / PLOTS_DIR / f"{figure.name}.png", figure.png)
+    for _heading, blocks in report.sections:
+        for block in blocks:
+            for name, data in getattr(block, "files", {}).items():
+                _write_atomically(out / PLOTS_DIR / name, data)
     _write_atomically(out / REPORT_MD, render_markdown(report).encode())
     html_path = out / REPORT_HTML
     _write_atomically(html_path, render_html(report).encode())

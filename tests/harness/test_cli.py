@@ -48,6 +48,11 @@ def test_run_grid_then_rerun_does_no_new_training(tmp_path, capsys):
     assert (points.groupby("run_id").step.max() >= 5000).all()
     assert points.groupby("run_id").size().min() == 26  # step 0, every 208 steps, and 5000
     assert (tmp_path / "report.html").exists()
+    # the after-run hooks: one replay per run (random trains nothing), then the report with them
+    from harness.storage import Store
+
+    assert len(Store(f"sqlite:///{tmp_path}/results.db").replays()) == 4
+    assert "Episode replays" in (tmp_path / "report.html").read_text()
     capsys.readouterr()
     assert main(args) == 0
     assert capsys.readouterr().out.count("already finished, skipped") == 4

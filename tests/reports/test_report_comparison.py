@@ -1,6 +1,7 @@
 """Curves, tables and the written report, from synthetic stores with known curves."""
 import base64
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,6 +124,7 @@ def test_report_cli_writes_next_to_the_store(two_method_store, capsys):
 
     assert main([two_method_store, "--reps", "100"]) == 0
     folder = two_method_store.removeprefix("sqlite:///").rsplit("/", 1)[0]
+    assert capsys.readouterr().out.strip() == f"open file://{Path(folder).resolve()}/report.html"
     md = open(f"{folder}/report.md").read()
     assert "wall time to final (IQM)" in md and "| a/x | bad | 5 (5) | 4000 |" in md
 

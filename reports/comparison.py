@@ -145,8 +145,20 @@ def build_report(results: Results, reps: int = 2000,
               if r.status != "ok" and r.note],
             report.figures["generalization"]]))
 
-from reports import aggregate, curves, replays, transfer
-from reports.replays import RichBlock
+    from reports import ability  # the store's ability table (harness ability)
+
+    original_ability = ability.section(results.url)
+    if original_ability is not None:
+        report.sections.append(original_ability)
+
+    replay_blocks = replays.replay_blocks(replays.read_replays(results.url), runs)
+    if replay_blocks:
+        report.sections.append(("Episode replays", [
+            "One evaluation episode (the first eval seed, actions sampled as in evaluation) of the "
+            "policy before training and of the final checkpoint, recorded by `harness replay` (run "
+            "after `harness run`). Each step shows the prompt the policy read, every offered action "
+            "with its probability under the policy (bars; the chosen one marked) and the reward. "
+            "One run per method and env: the lowest seed.", *replay_blocks]))
     return report
 
 

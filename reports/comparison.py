@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from reports import aggregate, curves, replays, transfer
-from reports.replays import RichBlock
 from reports.data import EmptyStoreError, Results, load_results
+from reports.replays import RichBlock
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

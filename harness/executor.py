@@ -134,10 +134,10 @@ def _stderr(line: str) -> None:
 
 
 # -- Ray ---------------------------------------------------------------------------------------------
-def registration_modules(config: RunConfig) -> list[str]:
-    """Modules whose import registers the run's method and env: a Ray worker (or a spawned
-    process) imports them first, so plugins registered outside the entry points work there too."""
-    modules = {METHODS.get(config.method).__module__, ENVS.get(config.env).factory.__module__}
+def registration_modules(method: str, env: str) -> list[str]:
+    """Modules whose import registers ``method`` and ``env``: a Ray worker (or a spawned process)
+    imports them first, so plugins registered outside the entry points work there too."""
+    modules = {METHODS.get(method).__module__, ENVS.get(env).factory.__module__}
     return sorted(m for m in modules if m != "__main__")
 
 
@@ -183,7 +183,7 @@ def _run_on_ray(configs: list[RunConfig], progress: bool,
         # finds the dead worker's lease stale (at once on the same host, after lease_ttl
         # elsewhere) and resumes from the checkpoint.
         ref = task.options(max_retries=2, **_ray_resources(config)).remote(
-            config, registration_modules(config))
+            config, registration_modules(config.method, config.env))
         refs[ref] = i
     attempts: list[tuple[str, Any] | None] = [None] * len(configs)
     pending, done_count = list(refs), 0

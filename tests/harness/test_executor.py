@@ -195,3 +195,24 @@ def test_execution_keys_are_validated_before_any_work(tmp_path, monkeypatch):
     assert "\n" not in str(err.value)
     assert "PostgreSQL driver (psycopg) is not installed: pip install" in str(err.value)
     assert "'.[postgres]'" in str(err.value)
+
+
+def test_sweep_workers_as_ray_tasks_share_one_postgresql_study(tmp_path, ray_cluster,
+                                                                postgres_server):
+    from optuna.trial import TrialState
+
+    from sweeps.study import SweepConfig, run_sweep
+    from tests.conftest import new_postgres_database
+
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"params": {"num_envs": {"type": "int", "low": 1, "high": 64}}}))
+    cfg = SweepConfig(method="random", env="toy/corridor", trials=2, seeds=(0,), pruner="none",
+                      out_dir=str(tmp_path), heartbeat=0, space=str(space), workers=2,
+                      executor="ray", storage=new_postgres_database(postgres_server),
+                      fixed={"total_steps": "16", "eval_every": "8", "eval_episodes": "2"})
+    logged = []
+    study = run_sweep(cfg, log=logged.append)
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert "2 workers (Ray tasks)" in logged[1] and 2 <= len(done) <= 3
+    assert len({t.params["num_envs"] for t in done}) == len(done)
+    assert Store(cfg.store).runs_frame()["status"].tolist() == ["finished"] * len(done)

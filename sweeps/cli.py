@@ -75,6 +75,9 @@ def parse_args(argv: list[str]) -> SweepConfig:
                 "executor", "ray_address"):
         if key in values:
             kwargs[key] = values[key]
+    if values.get("sampler_seed", "").lower() in ("none", "null"):
+        kwargs["sampler_seed"] = None
+        del values["sampler_seed"]
     for key in ("trials", "heartbeat", "max_retry", "sampler_seed", "workers"):
         if key in values:
             kwargs[key] = _int(key, values[key])

@@ -101,7 +101,8 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-POSTGRES_EXTRA = "pip install 'llm-embodied-harness[postgres]'  (from a checkout: pip install '.[postgres]')"
+POSTGRES_EXTRA = ("pip install 'llm-embodied-harness[postgres]' "
+                  "(from a checkout: pip install '.[postgres]')")
 
 
 def normalize_url(url: str) -> str:

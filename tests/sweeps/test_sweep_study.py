@@ -222,7 +222,7 @@ def test_parallel_workers_share_one_study_on_postgresql(tmp_path, postgres_serve
     space = write_space(tmp_path, {"num_envs": {"type": "int", "low": 1, "high": 64}})
     cfg = SweepConfig(method="random", env="toy/corridor", trials=4, seeds=(0,), pruner="none",
                       out_dir=str(tmp_path), heartbeat=0, storage=url, space=space, workers=2,
-                      fixed={"total_steps": "24", "eval_every": "8", "eval_episodes": "2",
+                      fixed={"total_steps": "16", "eval_every": "8", "eval_episodes": "2",
                              "env.step_delay": "0.01"})
     logged = []
     study = run_sweep(cfg, log=logged.append)

@@ -135,7 +135,13 @@ class Store:
                                                               "check_same_thread": False})
             _serialize_sqlite_writes(self.engine)
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            try:
+                self.engine = sa.create_engine(url, pool_pre_ping=True)
+            except ImportError:
+                if not url.startswith("postgres"):
+                    raise
+                raise ImportError(f"the PostgreSQL driver is not installed: "
+                                  f"{POSTGRES_EXTRA}") from None
         # Writes go through this handle: on SQLite they BEGIN IMMEDIATE (see _serialize_...).
         self.writer = self.engine.execution_options(harness_write=True)
         metadata.create_all(self.engine)  # also adds the leases table to stores made before it

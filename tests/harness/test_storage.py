@@ -98,3 +98,17 @@ def test_a_store_of_an_earlier_version_gets_the_leases_table_in_place(db_url):
     store.update_run("r1", status="failed", error="boom")
     assert store.get_run("r1")["error"] == "boom"
     assert store.acquire_lease("r1", "host-a:1:aa") is None
+
+
+def test_a_missing_postgresql_driver_is_one_line_with_the_install_command(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "psycopg2" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg -> ImportError
+    with pytest.raises(ImportError) as err:
+        Store("postgresql://user@db.example/harness")
+    assert str(err.value) == ("the PostgreSQL driver is not installed: pip install "
+                              "'llm-embodied-harness[postgres]' (from a checkout: pip install "
+                              "'.[postgres]')")

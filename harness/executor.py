@@ -176,6 +176,7 @@ def _ray_resources(config: RunConfig) -> dict[str, float]:
 def _run_on_ray(configs: list[RunConfig], progress: bool,
                 log: Callable[[str], None]) -> list[tuple[str, Any]]:
     ray = init_ray(configs[0].ray_address)
+    Store(configs[0].store)  # create (or migrate) the schema once, before the tasks open it
     task = ray.remote(_ray_run)
     refs = {}
     for i, config in enumerate(configs):

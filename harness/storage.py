@@ -144,8 +144,17 @@ class Store:
                                   f"{POSTGRES_EXTRA}") from None
         # Writes go through this handle: on SQLite they BEGIN IMMEDIATE (see _serialize_...).
         self.writer = self.engine.execution_options(harness_write=True)
-        metadata.create_all(self.engine)  # also adds the leases table to stores made before it
-        self._add_missing_columns()
+        for attempt in range(5):
+            # Several workers may open a fresh store at once: the loser of a CREATE/ALTER race
+            # finds the winner's table or column on its next look.
+            try:
+                metadata.create_all(self.writer)  # also adds the leases table to older stores
+                self._add_missing_columns()
+                break
+            except sa.exc.DBAPIError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def _add_missing_columns(self) -> None:
         """Stores written by earlier versions lack later nullable columns: add them in place."""

@@ -112,3 +112,14 @@ def test_a_missing_postgresql_driver_is_one_line_with_the_install_command(monkey
     assert str(err.value) == ("the PostgreSQL driver is not installed: pip install "
                               "'llm-embodied-harness[postgres]' (from a checkout: pip install "
                               "'.[postgres]')")
+
+
+def test_workers_opening_a_fresh_store_at_once_all_get_it(db_url):
+    """Ray tasks or processes started together race to create the schema: none of them fails."""
+    code = ("import os, sys; from harness.storage import Store; "
+            "Store(sys.argv[1]).acquire_lease('r', f'h:{os.getpid()}:x'); print('ok')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, db_url], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(5)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [out.strip() for out, _ in outputs] == ["ok"] * 5, [err[-300:] for _, err in outputs]
+    assert Store(db_url).lease("r") is not None

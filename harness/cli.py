@@ -44,13 +44,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         configs = resolve_suite(parse_overrides(args.overrides))
     except (ConfigError, UnknownNameError) as err:
         return _fail(str(err))
-    print(f"harness: {len(configs)} run(s) -> store {configs[0].store}", file=sys.stderr)
-    outcome = run_grid(configs, progress=not args.no_progress)
+    where = (f", one Ray task each ({configs[0].ray_address or 'local cluster'})"
+             if configs[0].executor == "ray" else "")
+    print(f"harness: {len(configs)} run(s){where} -> store {configs[0].store}", file=sys.stderr)
+    try:
+        outcome = run_grid(configs, progress=not args.no_progress)
+    except ConfigError as err:  # e.g. Ray went missing between validation and start
+        return _fail(str(err))
     for result in outcome.results:
         last = result.points[-1] if result.points else {}
         state = "already finished, skipped" if result.skipped else result.status
         print(f"{result.run_id}: {state}; final return {last.get('return_mean', float('nan')):.4f}"
               f", success {last.get('success_rate', float('nan')):.2f} at step {last.get('step')}")
+    for config, holder in outcome.leased:
+        print(f"{config.run_id}: leased by {holder}, skipped")
     for config, trace in outcome.failures:
         sep = "\n" if "\n" in trace.strip() else " "
         print(f"{config.run_id}: FAILED:{sep}{trace.strip()}", file=sys.stderr)

@@ -11,6 +11,10 @@ Grammar of overrides (what ``harness run`` takes):
 - any other ``key=v1,v2`` is a grid axis too (``policy_lr=1e-6,1e-5`` runs both);
 - run keys: ``preset``, ``total_steps``, ``eval_every``, ``eval_episodes``, ``final_eval_episodes``,
   ``out_dir``, ``store``, ``resume``, ``tensorboard``;
+- execution keys (one value each, not part of a run's identity): ``executor`` (``local``, the
+  default, or ``ray``), ``ray_address`` (attach to a Ray cluster; implies ``executor=ray``),
+  ``num_cpus`` (CPUs per Ray task), ``lease_ttl`` (seconds a run's lease outlives its last
+  heartbeat);
 - ``suite=<name>`` expands a registered suite of grids (``harness list``); ``methods=``/``envs=``
   given with it select among its runs, every other key overrides each grid (``out_dir``, ``seeds``);
 - ``env.<kwarg>=v`` passes a keyword to the env factory (e.g. ``env.obs_radius=10``);
@@ -33,12 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.registry import ENVS, METHODS
-from harness.storage import default_store_url
+from harness.storage import POSTGRES_EXTRA, default_store_url, normalize_url
 
 GRID_KEYS = {"methods": "method", "method": "method", "envs": "env", "env": "env",
              "seeds": "seed", "seed": "seed"}
 RUN_KEYS = ("preset", "total_steps", "eval_every", "eval_episodes", "final_eval_episodes", "out_dir",
-            "store", "resume", "tensorboard")
+            "store", "resume", "tensorboard", "executor", "ray_address", "num_cpus", "lease_ttl")
+# How a grid is executed, never what a run computes: one value per grid, not a grid axis.
+EXECUTION_KEYS = ("executor", "ray_address", "num_cpus", "lease_ttl")
+EXECUTORS = ("local", "ray")
+RAY_EXTRA = "pip install 'llm-embodied-harness[ray]' (from a checkout: pip install '.[ray]')"
 # resume=auto continues an interrupted run from its checkpoint; restart trains it again from step 0.
 RESUME_CHOICES = ("auto", "restart")
 DEFAULTS = {"methods": "twosome,saycan", "envs": "overcooked/tomato-salad", "seeds": "0"}
@@ -72,6 +80,11 @@ class RunConfig:
     final_eval_episodes: int | None = None
     # TensorBoard event files in the run dir (harness/tensorboard.py); not part of the identity.
     tensorboard: bool = True
+    # Execution (not identity): harness/executor.py.
+    executor: str = "local"
+    ray_address: str | None = None
+    num_cpus: float = 1.0
+    lease_ttl: float = 60.0
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes results (not where they are written)."""
@@ -268,6 +281,7 @@ def resolve_grid(overrides: dict[str, str]) -> list[RunConfig]:
 
     method_classes = {name: METHODS.get(name) for name in axes["method"]}
     _check_keys(overrides, method_classes)
+    execution = _execution_settings({k: overrides.pop(k) for k in EXECUTION_KEYS if k in overrides})
 
     # Every remaining key is a grid axis over its comma-separated values.
     extra_keys = sorted(overrides)
@@ -275,7 +289,8 @@ def resolve_grid(overrides: dict[str, str]) -> list[RunConfig]:
     configs = []
     for method, env, seed, *values in itertools.product(axes["method"], axes["env"], axes["seed"],
                                                        *extra_values):
-        configs.append(_resolve_one(method_classes[method], env, seed, dict(zip(extra_keys, values))))
+        config = _resolve_one(method_classes[method], env, seed, dict(zip(extra_keys, values)))
+        configs.append(dataclasses.replace(config, **execution))
     _check_env_kwargs(configs)
     ids = [c.run_id for c in configs]
     if len(set(ids)) != len(ids):
@@ -289,6 +304,33 @@ def split_key(key: str) -> tuple[str | None, str]:
     ``twosome.policy_lr`` -> ("twosome", "policy_lr"), ``policy_lr`` -> (None, "policy_lr")."""
     qualifier, _, name = key.rpartition(".")
     return qualifier or None, name
+
+
+def _execution_settings(values: dict[str, str]) -> dict[str, Any]:
+    """``executor``, ``ray_address``, ``num_cpus``, ``lease_ttl``: checked, Ray's presence too."""
+    for key, value in values.items():
+        if len(split_list(value)) > 1:
+            raise ConfigError(f"{key}={value!r}: one value per grid (it is not a grid axis)")
+    settings: dict[str, Any] = {}
+    executor = values.get("executor", "ray" if "ray_address" in values else "local")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor={executor!r}: valid choices: {', '.join(EXECUTORS)}")
+    if "ray_address" in values and executor != "ray":
+        raise ConfigError("ray_address= attaches to a Ray cluster: it needs executor=ray")
+    if executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(f"executor=ray needs Ray, which is not installed: {RAY_EXTRA}")
+    settings["executor"] = executor
+    settings["ray_address"] = values.get("ray_address")
+    for key in ("num_cpus", "lease_ttl"):
+        if key in values:
+            number = parse_value(key, values[key], float)
+            if not number > 0 or number != number or number == float("inf"):
+                raise ConfigError(f"{key}={values[key]!r}: must be a positive number")
+            settings[key] = number
+    return settings
 
 
 def _check_keys(overrides: dict[str, str], method_classes: dict[str, type]) -> None:
@@ -409,12 +451,17 @@ def _check_store_url(store: str) -> None:
         dialect = url.get_dialect()
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError):
         raise ConfigError(f"store={store!r}: {hint}") from None
+    if url.get_backend_name() == "postgresql":
+        url = sa.engine.make_url(normalize_url(store))
+        dialect = url.get_dialect()
     try:
         dialect.import_dbapi()
     except ImportError as err:
-        extra = " (pip install 'psycopg[binary]')" if url.get_backend_name() == "postgresql" else ""
+        if url.get_backend_name() == "postgresql":
+            raise ConfigError(f"store={store!r}: the PostgreSQL driver ({url.get_driver_name()}) is "
+                              f"not installed: {POSTGRES_EXTRA}") from None
         raise ConfigError(f"store={store!r}: the database driver is not installed: "
-                          f"{err}{extra}") from None
+                          f"{err}") from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         database = Path(url.database)
         if database.is_dir():

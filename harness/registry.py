@@ -127,12 +127,13 @@ def register_command(name: str, help: str, target: str) -> Command:
 
 @dataclass(frozen=True)
 class AfterRunHook:
-    """Called after every ``harness run`` with (store URL, out_dir); returns a line to show or None."""
+    """Called after every ``harness run`` with (store URL, out_dir, the grid's run ids); returns a
+    line to show or None."""
 
     name: str
     target: str
 
-    def load(self) -> Callable[[str, Any], str | None]:
+    def load(self) -> Callable[[str, Any, list[str]], str | None]:
         return _load_target(self.target)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from harness.env_api import EnvSpec
 from harness.method_api import Method
 from harness.registry import ENVS, METHODS
-from harness.storage import Store
+from harness.storage import Store, StoreSourceError, resolve_store_url
 
 KINDS = ("untrained", "trained")
 FRAME_SCALE = 3  # Overcooked renders 16 px cells; 48 px reads well in a report
@@ -161,14 +161,18 @@ def pending_runs(store: Store) -> list[str]:
 
 
 def record_pending(store_url: str, force: bool = False, frames: bool = True,
-                   log: Callable[[str], None] | None = None) -> int:
-    """Record replays for every finished run that lacks them (``force``: every finished run);
-    returns how many runs got them. A run that cannot be replayed (its method or env no longer
-    registered, a checkpoint that does not load) is reported through ``log`` and skipped."""
+                   log: Callable[[str], None] | None = None,
+                   run_ids: list[str] | None = None) -> int:
+    """Record replays for every finished run that lacks them (``force``: every finished run;
+    ``run_ids``: only among these); returns how many runs got them. A run that cannot be replayed
+    (its method or env no longer registered, a checkpoint that does not load) is reported through
+    ``log`` and skipped."""
     store = Store(store_url)
     runs = store.runs_frame()
     todo = (list(runs.loc[runs["status"] == "finished", "run_id"]) if force
             else pending_runs(store))
+    if run_ids is not None:
+        todo = [r for r in todo if r in set(run_ids)]
     recorded = 0
     for run_id in todo:
         try:
@@ -184,24 +188,13 @@ def record_pending(store_url: str, force: bool = False, frames: bool = True,
     return recorded
 
 
-def record_after_run(store_url: str, out_dir: Any) -> str | None:
-    """The after-run hook of ``harness run`` (registered in harness/registry.py)."""
+def record_after_run(store_url: str, out_dir: Any, run_ids: list[str]) -> str | None:
+    """The after-run hook of ``harness run`` (registered in harness/registry.py): the grid's own
+    runs only, so a run added to a large store does not replay every older run in it."""
     lines: list[str] = []
-    count = record_pending(store_url, log=lines.append)
+    count = record_pending(store_url, log=lines.append, run_ids=run_ids)
     shown = [f"replays recorded for {count} run(s)"] if count else []
     return "; ".join(shown + [line for line in lines if ": skipped (" in line]) or None
-
-
-def store_url_of(source: str) -> str:
-    """A run directory (holding results.db), a .db file or an SQLAlchemy URL."""
-    if "://" in source:
-        return source
-    path = Path(source)
-    if path.is_dir():
-        path = path / "results.db"
-    if not path.is_file():
-        raise FileNotFoundError(f"no results store at {path}")
-    return f"sqlite:///{path.resolve()}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-frames", action="store_true", help="no GIF (text steps only)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        url = store_url_of(args.source)
-    except FileNotFoundError as err:
+        url = resolve_store_url(args.source)
+    except StoreSourceError as err:
         print(f"harness replay: {err}", file=sys.stderr)
         return 2
     count = record_pending(url, force=args.force, frames=not args.no_frames,

@@ -259,8 +259,9 @@ def write_report(store_url: str, out_dir: str | Path, reps: int = 2000,
     return html_path
 
 
-def write_report_after_run(store_url: str, out_dir: str | Path) -> str:
-    """The after-run hook of ``harness run``: the report of the whole store, under out_dir."""
+def write_report_after_run(store_url: str, out_dir: str | Path, run_ids: list[str]) -> str:
+    """The after-run hook of ``harness run``: the report of the whole store (not only the grid's
+    ``run_ids``), under out_dir."""
     return f"report written to {write_report(store_url, out_dir)}"
 
 

@@ -87,7 +87,9 @@ def test_a_run_without_its_checkpoint_gets_no_trained_replay_and_a_broken_run_is
     config, store = twosome_run(tmp_path)
     good = config.to_json()
     store.update_run(config.run_id, config_json=good.replace("tomato-salad", "nope"))
-    line = replay.record_after_run(config.store, tmp_path)  # harness run still ends normally
+    # only the grid's own runs are replayed: another grid's hook leaves this run alone
+    assert replay.record_after_run(config.store, tmp_path, ["another-run"]) is None
+    line = replay.record_after_run(config.store, tmp_path, [config.run_id])  # the run still ends
     assert line.startswith(f"replay: {config.run_id}: skipped (unknown env 'overcooked/nope'")
     assert store.replays() == []
 

@@ -36,10 +36,12 @@ def replay_report(tmp_path_factory):
     common = {"envs": "overcooked/tomato-salad", "seeds": "0", "total_steps": "256",
               "eval_every": "256", "eval_episodes": "1", "num_envs": "2", "tensorboard": "false",
               "out_dir": str(out)}
+    run_ids = []
     for method, extra in (("ppo", {"num_steps": "64", "minibatch_size": "64"}), ("random", {})):
         (config,) = resolve_grid({"methods": method, **common, **extra})
         run(config, Store(config.store), progress=False)
-    assert replay.record_after_run(config.store, out) == "replays recorded for 2 run(s)"
+        run_ids.append(config.run_id)
+    assert replay.record_after_run(config.store, out, run_ids) == "replays recorded for 2 run(s)"
     return out, comparison.write_report(config.store, out, reps=50)
 
 

@@ -174,7 +174,8 @@ def worker_id() -> str:
 
 
 def owner_is_dead(owner: str) -> bool:
-    """True if ``owner`` (a :func:`worker_id`) ran on this host and its process no longer exists."""
+    """True if ``owner`` (a :func:`worker_id`, or any ``host:pid...``) ran on this host and its
+    process no longer exists."""
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():

@@ -113,6 +113,7 @@ def check_env(spec: EnvSpec, seed: int = 0, episodes: int = 2, max_steps: int = 
     episode's return, its length in decisions and a bool success. Raises EnvContractError.
     """
     from gymnasium.utils.env_checker import check_env as gymnasium_check_env
+    from harness.errors import first_line
 
     def fail(where: str, rule: str) -> None:
         raise EnvContractError(f"{spec.name}: {where}: {rule}")
@@ -121,8 +122,7 @@ def check_env(spec: EnvSpec, seed: int = 0, episodes: int = 2, max_steps: int = 
     try:
         gymnasium_check_env(env, skip_render_check=True)
     except Exception as err:  # noqa: BLE001 -- gymnasium raises AssertionError and others
-        fail("gymnasium check_env", str(err).strip().splitlines()[0] if str(err).strip() else
-             type(err).__name__)
+        fail("gymnasium check_env", first_line(err))
     if not isinstance(env.action_space, gym.spaces.Discrete):
         fail("action_space", f"must be Discrete over global action ids, got {env.action_space}")
     n = int(env.action_space.n)

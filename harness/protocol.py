@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from harness import checkpoint as ckpt
 from harness.config import RunConfig
 from harness.env_api import EnvPool, EnvSpec
+from harness.errors import first_line
 from harness.method_api import Method, NonFiniteError
 from harness.registry import ENVS, METHODS
 from harness.storage import Store
@@ -234,8 +235,7 @@ def run(config: RunConfig, store: Store, progress: bool = True,
                     **_environment_record())
 
     def fail(err: BaseException) -> None:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        store.update_run(run_id, status="failed", error=reason[:1000])
+        store.update_run(run_id, status="failed", error=first_line(err)[:1000])
 
     started = time.perf_counter()
     try:

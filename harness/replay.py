@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.env_api import EnvSpec
+from harness.errors import first_line
 from harness.method_api import Method
 from harness.registry import ENVS, METHODS
 from harness.storage import Store, StoreSourceError, resolve_store_url
@@ -172,15 +173,15 @@ def record_pending(store_url: str, force: bool = False, frames: bool = True,
     todo = (list(runs.loc[runs["status"] == "finished", "run_id"]) if force
             else pending_runs(store))
     if run_ids is not None:
-        todo = [r for r in todo if r in set(run_ids)]
+        wanted = set(run_ids)
+        todo = [r for r in todo if r in wanted]
     recorded = 0
     for run_id in todo:
         try:
             kinds = record_run(store, run_id, frames=frames)
         except Exception as err:  # noqa: BLE001 - one bad run must not stop the others
-            line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             if log:
-                log(f"replay: {run_id}: skipped ({line[:300]})")
+                log(f"replay: {run_id}: skipped ({first_line(err)[:300]})")
             continue
         recorded += 1
         if log:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-import sqlalchemy as sa
 
-from harness.storage import Store, ability_table
+from harness.storage import Store
 
 Z95 = 1.959964
 
@@ -22,11 +21,8 @@ NOTE = (
 
 
 def read_ability(url: str) -> pd.DataFrame:
-    """The stored ability rows (empty if there are none, or the table does not exist yet)."""
-    store = Store(url)
-    if not sa.inspect(store.engine).has_table(ability_table.name):
-        return pd.DataFrame()
-    return store.ability_frame()
+    """The stored ability rows (an empty frame if there are none)."""
+    return Store(url).ability_frame()
 
 
 def _fmt(value: float, digits: int = 4) -> str:

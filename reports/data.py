@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import storage
+from harness.errors import first_line
 from harness.storage import load_frames
 
 
@@ -99,8 +100,7 @@ def load_results(source: str | Path, include_unfinished: bool = False) -> Result
     try:
         runs, evals = load_frames(url)
     except Exception as err:  # noqa: BLE001 - a malformed database is one line, not a traceback
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ReportError(f"store {url} cannot be read ({first[:200]})") from None
+        raise ReportError(f"store {url} cannot be read ({first_line(err)[:200]})") from None
     if not include_unfinished:
         evals = evals[evals["status"] == "finished"]
     if runs.empty or evals.empty:

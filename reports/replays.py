@@ -12,9 +12,8 @@ import html
 from dataclasses import dataclass, field
 
 import pandas as pd
-import sqlalchemy as sa
 
-from harness.storage import replays_table
+from harness.storage import Store
 
 STEPS_SHOWN = 60  # per episode in the report; the store keeps them all
 
@@ -44,18 +43,7 @@ class RichBlock:
 
 def read_replays(store_url: str) -> pd.DataFrame:
     """The stored replays (an empty frame if the store has none); ``steps`` decoded."""
-    import json
-
-    engine = sa.create_engine(store_url)
-    try:
-        if not sa.inspect(engine).has_table("replays"):
-            return pd.DataFrame(columns=[c.name for c in replays_table.columns] + ["steps"])
-        with engine.connect() as conn:
-            frame = pd.read_sql_table("replays", conn)
-    finally:
-        engine.dispose()
-    frame["steps"] = [json.loads(s or "[]") for s in frame["steps_json"]]
-    return frame
+    return pd.DataFrame(Store(store_url).replays())
 
 
 def _title(row) -> str:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
-from harness.storage import transfer_table
+from harness.storage import Store
 from reports import stats
 
 
@@ -22,20 +21,9 @@ def task_name(train_env: str, eval_env: str) -> str:
 
 
 def read_transfer(store_url: str) -> pd.DataFrame:
-    """The stored transfer rows (empty frame if the store has none). Read-only: a store written
-    before the table existed is read from its legacy ``generalization`` table."""
-    engine = sa.create_engine(store_url)
-    try:
-        inspector = sa.inspect(engine)
-        for table in ("transfer", "generalization"):
-            if inspector.has_table(table):
-                with engine.connect() as conn:
-                    frame = pd.read_sql_table(table, conn)
-                if not frame.empty or table == "generalization":
-                    return frame
-        return pd.DataFrame(columns=[c.name for c in transfer_table.columns])
-    finally:
-        engine.dispose()
+    """The stored transfer rows (an empty frame if there are none; opening the store copies a
+    legacy ``generalization`` table's rows over, harness/storage.py)."""
+    return Store(store_url).transfer_frame()
 
 
 def method_label(method: str, stage: str) -> str:
@@ -53,11 +41,7 @@ def summary(frame: pd.DataFrame, reps: int = 2000, seed: int = 0) -> pd.DataFram
                                                                   frame["stage"])])
     rows = []
     # Variants first, then crossovers, each in the order the transfer stage wrote them.
-    if "kind" in frame and frame["kind"].notna().all():
-        crossover = frame["kind"].eq("crossover")
-    else:  # a legacy store's rows carry no kind
-        crossover = pd.Series([not e.startswith(f"{t}-") for t, e in
-                               zip(frame["train_env"], frame["eval_env"])], index=frame.index)
+    crossover = frame["kind"].eq("crossover")
     first_seen = {pair: i for i, pair in enumerate(dict.fromkeys(
         zip(frame["train_env"], frame["eval_env"])))}
     frame = frame.assign(crossover=crossover)

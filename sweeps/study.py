@@ -40,6 +40,7 @@ import optuna
 from optuna.trial import TrialState
 
 from harness.curve_metrics import normalized_auc
+from harness.storage import default_store_url
 from sweeps import space as spaces
 
 OBJECTIVES = ("auc", "final")
@@ -104,7 +105,7 @@ class SweepConfig:
         self.storage = self.storage or f"sqlite:///{Path(self.out_dir).resolve() / 'sweeps.db'}"
         if not self.store:
             self.store = (self.storage if not self.storage.startswith("journal://") else
-                          f"sqlite:///{Path(self.out_dir).resolve() / 'results.db'}")
+                          default_store_url(self.out_dir))
         self.export = self.export or str(Path(self.out_dir) / "sweeps" / self.study / "best.json")
 
     @property

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.checkpoint import FILENAME as CHECKPOINT
+
 OFFLINE_TASK = "pydoc"
 PAPER_TASKS = ("arc_challenge", "hellaswag", "piqa", "mmlu")
 DEFAULT_WINDOWS = 16
@@ -68,7 +70,7 @@ def trained_llm_runs(store, run_ids: Sequence[str] | None = None) -> list[dict[s
         frame = frame[frame["run_id"].isin(run_ids)]
     chosen, skipped = [], []
     for record in frame.to_dict("records"):
-        checkpoint = Path(record["run_dir"] or "") / "checkpoint.pt"
+        checkpoint = Path(record["run_dir"] or "") / CHECKPOINT
         if not str(record["method"]).startswith(TRAINED_PREFIX):
             skipped.append(f"{record['run_id']} ({record['method']} trains no LLM)")
         elif record["status"] != "finished":
